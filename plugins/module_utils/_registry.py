@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qwf.collision_guard contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: this module_utils file is internal to qwf.collision_guard and may
+# change without notice. Do not import it from other collections.
+
+"""Validation of the port registry, ``collision_guard_registry``.
+
+Everything a user writes in the registry ends up in unit files, paths and
+commands on the hosts, so nothing leaves this file unchecked.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import (
+    as_service_unit,
+    service_unit_name_problem,
+)
+
+PROTOCOLS = ('tcp', 'udp')
+DEFAULT_PROTOCOL = 'tcp'
+ENTRY_KEYS = ('port', 'service', 'protocol', 'notes')
+PORT_MIN = 1
+PORT_MAX = 65535
+
+_DIGITS = re.compile(r'^[0-9]+$')
+
+
+def _port_problem(value):
+    """Return (port, problem); exactly one of them is None."""
+    # bool is a subclass of int: "port: yes" must not become port 1.
+    if isinstance(value, bool):
+        return None, 'is not an integer in %d-%d' % (PORT_MIN, PORT_MAX)
+    if isinstance(value, int):
+        port = value
+    elif isinstance(value, str) and _DIGITS.match(value):
+        port = int(value)
+    else:
+        return None, 'is not an integer in %d-%d' % (PORT_MIN, PORT_MAX)
+    if not PORT_MIN <= port <= PORT_MAX:
+        return None, 'is out of range %d-%d' % (PORT_MIN, PORT_MAX)
+    return port, None
+
+
+def _service_problem(value):
+    """Return (unit, problem); exactly one of them is None."""
+    if not isinstance(value, str):
+        return None, 'is not a string'
+    if not value:
+        return None, 'is empty'
+    unit = as_service_unit(value)
+    problem = service_unit_name_problem(unit)
+    if problem:
+        return None, problem
+    return unit, None
+
+
+def _validate_entry(index, entry, where, problems):
+    """Check one entry; append its problems and return it normalised, or None."""
+    here = '%s[%d]' % (where, index)
+    if not isinstance(entry, dict):
+        problems.append('%s: %r is not a mapping with port and service' % (here, entry))
+        return None
+
+    bad_before = len(problems)
+    for key in sorted(set(entry) - set(ENTRY_KEYS), key=str):
+        problems.append('%s: unknown key %r (known keys: %s)' % (here, key, ', '.join(ENTRY_KEYS)))
+
+    port = unit = None
+    if 'port' not in entry:
+        problems.append('%s.port: missing' % here)
+    else:
+        port, problem = _port_problem(entry['port'])
+        if problem:
+            problems.append('%s.port: %r %s' % (here, entry['port'], problem))
+
+    if 'service' not in entry:
+        problems.append('%s.service: missing' % here)
+    else:
+        unit, problem = _service_problem(entry['service'])
+        if problem:
+            problems.append('%s.service: %r %s' % (here, entry['service'], problem))
+
+    protocol = entry.get('protocol', DEFAULT_PROTOCOL)
+    if protocol not in PROTOCOLS:
+        problems.append('%s.protocol: %r is not one of %s' % (here, protocol, ', '.join(PROTOCOLS)))
+
+    notes = entry.get('notes', '')
+    if notes is None:
+        notes = ''
+    if not isinstance(notes, str):
+        problems.append('%s.notes: %r is not a string' % (here, notes))
+
+    if len(problems) > bad_before:
+        return None
+    return {'port': port, 'service': unit, 'protocol': protocol, 'notes': notes}
+
+
+def validate_registry(registry, where='collision_guard_registry'):
+    """Return the registry normalised, or raise CollisionGuardError listing every bad entry.
+
+    Normalised entries always carry ``port`` (int), ``service`` (a unit name
+    ending in ``.service``), ``protocol`` and ``notes``. Identical entries
+    collapse into one; one port and protocol claimed by two services is an
+    error, because only one of them can own it.
+    """
+    if registry is None:
+        registry = []
+    if not isinstance(registry, list):
+        raise CollisionGuardError('%s must be a list of entries, got %s' % (where, type(registry).__name__))
+
+    problems = []
+    entries = []
+    claimed = {}
+    for index, raw_entry in enumerate(registry):
+        entry = _validate_entry(index, raw_entry, where, problems)
+        if entry is None:
+            continue
+        key = (entry['port'], entry['protocol'])
+        if key in claimed:
+            first_index, first = claimed[key]
+            if first['service'] != entry['service']:
+                problems.append('%s[%d]: %s/%s is already registered to %s at %s[%d]; it cannot also belong to %s' % (
+                    where, index, entry['port'], entry['protocol'], first['service'],
+                    where, first_index, entry['service']))
+            continue
+        claimed[key] = (index, entry)
+        entries.append(entry)
+
+    if problems:
+        raise CollisionGuardError('%s has %d bad value(s); no host was changed' % (where, len(problems)), problems)
+    return entries

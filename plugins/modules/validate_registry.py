@@ -1,0 +1,75 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) qwf.collision_guard contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: validate_registry
+short_description: Check a port registry on the controller before any host changes
+version_added: 0.1.0
+description:
+  - Validates O(registry), the collection's port registry C(collision_guard_registry), on the controller.
+  - Lists every bad entry in one message, each with its index and the value that is wrong.
+  - Ports must be integers in 1-65535, services valid systemd C(.service) unit names,
+    protocols C(tcp) or C(udp), and one port and protocol may belong to one service only.
+  - Returns the registry normalised, ready for the modules that act on hosts.
+  - This is an action plugin; it never contacts the target host.
+author:
+  - qwf.collision_guard maintainers
+attributes:
+  check_mode:
+    support: full
+    description: Validation changes nothing, so it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+  platform:
+    platforms: all
+    description: Runs on the controller.
+options:
+  registry:
+    description:
+      - The registry, a list of mappings with the keys C(port), C(service), C(protocol) and C(notes).
+      - C(port) and C(service) are required; C(protocol) defaults to C(tcp).
+      - A C(service) without a unit type suffix gets C(.service) appended, as C(systemctl) does.
+    type: raw
+    required: true
+  source:
+    description:
+      - Name of the variable the registry came from, used to say where a bad value is.
+    type: str
+    default: collision_guard_registry
+"""
+
+EXAMPLES = r"""
+- name: Validate the registry once, before any host is touched
+  qwf.collision_guard.validate_registry:
+    registry: "{{ collision_guard_registry }}"
+  run_once: true
+  register: collision_guard_validated
+"""
+
+RETURN = r"""
+registry:
+  description: The registry, normalised. Identical duplicate entries appear once.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - port: 8765
+      service: sms-webhook.service
+      protocol: tcp
+      notes: Twilio inbound
+problems:
+  description: One line per bad value, naming the entry and the value.
+  returned: failure
+  type: list
+  elements: str
+  sample:
+    - "collision_guard_registry[1].port: 70000 is out of range 1-65535"
+"""
