@@ -24,7 +24,7 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp
 
-        _, args = self.validate_argument_spec(argument_spec=dict(
+        dummy, args = self.validate_argument_spec(argument_spec=dict(
             registry=dict(type='raw', required=True),
             source=dict(type='str', default='collision_guard_registry'),
         ))

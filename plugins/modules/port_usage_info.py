@@ -19,7 +19,7 @@ description:
     The unit comes from C(/proc/PID/cgroup), cgroup v1 and v2 alike, also inside containers.
   - Reads C(/proc) directly; runs no C(ss), C(netstat) or C(ps).
 author:
-  - qwf.collision_guard maintainers
+  - Collision Guard maintainers (@qwf)
 attributes:
   check_mode:
     support: full
@@ -28,6 +28,7 @@ attributes:
     support: none
     description: Nothing changes, so there is no diff.
   platform:
+    support: full
     platforms: posix
     description: Linux with C(/proc).
 options:

@@ -19,10 +19,10 @@ description:
     cannot make the start fail.
   - Entries whose unit does not exist on the host are returned in RV(absent); that is not an error.
   - Writes a file only when its content differs, atomically. Does not run C(systemctl daemon-reload);
-    run it when RV(changed) is true.
+    run it when C(changed) is true.
   - Use M(qwf.collision_guard.validate_registry) on the controller first; this module trusts its output.
 author:
-  - qwf.collision_guard maintainers
+  - Collision Guard maintainers (@qwf)
 attributes:
   check_mode:
     support: full
@@ -31,6 +31,7 @@ attributes:
     support: full
     description: Returns the before and after of every drop-in it writes.
   platform:
+    support: full
     platforms: posix
     description: Needs systemd and C(systemctl) on the host.
 options:

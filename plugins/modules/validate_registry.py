@@ -20,7 +20,7 @@ description:
   - Returns the registry normalised, ready for the modules that act on hosts.
   - This is an action plugin; it never contacts the target host.
 author:
-  - qwf.collision_guard maintainers
+  - Collision Guard maintainers (@qwf)
 attributes:
   check_mode:
     support: full
@@ -29,6 +29,7 @@ attributes:
     support: none
     description: Nothing changes, so there is no diff.
   platform:
+    support: full
     platforms: all
     description: Runs on the controller.
 options:

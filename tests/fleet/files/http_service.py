@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A bare HTTPServer like the SMS gateway of the incident: it dies if its port is taken."""
 import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """A bare UDP receiver, like a syslog relay: it dies if its port is taken."""
 import socket
 import sys

@@ -1,0 +1,51 @@
+# make test: every test. make demo: the incident and its cure on a local
+# container fleet. Both install what they need on first use.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+VENV := $(CURDIR)/.venv
+COLLECTIONS := $(CURDIR)/.cache/collections
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_FORCE_COLOR := 0
+export PY_COLORS := 0
+
+.PHONY: test demo units sanity lint molecule collection venv clean
+
+test: units sanity lint molecule
+
+demo: venv collection
+	scripts/demo.sh
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements-dev.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# Build the collection artifact and install it into a private collections
+# path, so every playbook run below uses the collection as users get it.
+collection: venv
+	rm -rf $(COLLECTIONS) .cache/build
+	mkdir -p .cache/build
+	ansible-galaxy collection build --force --output-path .cache/build >/dev/null
+	ansible-galaxy collection install --force -p $(COLLECTIONS) .cache/build/qwf-collision_guard-*.tar.gz >/dev/null
+	@echo "collection: installed $$(ls .cache/build) into $(COLLECTIONS)"
+
+units: venv collection
+	PYTHONPATH=$(COLLECTIONS) python -m pytest -p no:cacheprovider -q tests/unit
+
+sanity: venv
+	scripts/sanity.sh
+
+lint: venv collection
+	ansible-lint --offline
+
+molecule: venv collection
+	export COLLISION_GUARD_IMAGE_DEBIAN12="$$(scripts/image-for.sh bookworm)"; \
+	export COLLISION_GUARD_IMAGE_DEBIAN13="$$(scripts/image-for.sh trixie)"; \
+	molecule test --all
+
+clean:
+	rm -rf .venv .cache tests/output
