@@ -9,7 +9,7 @@ COLLISION_GUARD_IMAGE_DEBIAN13="$(scripts/image-for.sh trixie)"
 export COLLISION_GUARD_IMAGE_DEBIAN12 COLLISION_GUARD_IMAGE_DEBIAN13
 export ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 
-inventory=demo/inventory
+inventory=tests/fleet/demo_hosts.yml
 banner() { printf '\n==== %s ====\n' "$*"; }
 teardown() {
   if [ "${KEEP:-0}" = 1 ]; then
