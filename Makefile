@@ -12,7 +12,8 @@ export PY_COLORS := 0
 
 .PHONY: test demo units sanity lint molecule collection venv clean
 
-test: units sanity lint molecule
+test: venv
+	scripts/test.sh
 
 demo: venv collection
 	scripts/demo.sh

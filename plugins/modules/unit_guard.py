@@ -194,6 +194,9 @@ def main():
             'changed': changed,
         })
 
+    if protected and module.params['cleanup_method'] == 'fuser' and not module.get_bin_path('fuser'):
+        module.warn('fuser is not installed, so the drop-ins cannot free ports yet; install psmisc.')
+
     module.exit_json(changed=bool(diffs), protected=protected, absent=absent, diff=diffs)
 
 
