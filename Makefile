@@ -10,13 +10,16 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-.PHONY: test demo units sanity lint molecule collection venv clean
+.PHONY: test demo demo-down units sanity lint molecule collection venv clean
 
 test: venv
 	scripts/test.sh
 
 demo: venv collection
 	scripts/demo.sh
+
+demo-down: venv
+	ansible-playbook -i tests/fleet/demo_hosts.yml demo/fleet.yml -e demo_state=absent
 
 venv: $(VENV)/.installed
 

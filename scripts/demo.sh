@@ -13,7 +13,7 @@ inventory=tests/fleet/demo_hosts.yml
 banner() { printf '\n==== %s ====\n' "$*"; }
 teardown() {
   if [ "${KEEP:-0}" = 1 ]; then
-    banner "Fleet kept (KEEP=1). Remove it with: ansible-playbook -i $inventory demo/fleet.yml -e demo_state=absent"
+    banner "Fleet kept (KEEP=1): docker exec -it cg-demo-1 bash to look around, make demo-down to remove it"
   else
     banner "Tearing the fleet down"
     ansible-playbook -i "$inventory" demo/fleet.yml -e demo_state=absent >/dev/null

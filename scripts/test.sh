@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 
 suites=(units sanity lint molecule)
+began=$(date +%s)
 passed=0
 failed=0
 report=()
@@ -21,5 +22,6 @@ done
 
 printf '\n==== summary ====\n'
 printf '%s\n' "${report[@]}"
+printf '%-18s %5d s\n' "total" "$(( $(date +%s) - began ))"
 echo "suites: $passed passed, $failed failed"
 [ "$failed" = 0 ]
