@@ -13,6 +13,24 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
 
 
+def hosts_with_another_registry(task_vars, name):
+    """Hosts of the play whose registry variable differs from this host's.
+
+    Validation runs once, with the first host's value, so a host that holds
+    another registry would otherwise be hardened with one it never had.
+    Checked only when the registry comes from inventory or extra vars.
+    """
+    hostvars = task_vars.get('hostvars')
+    me = task_vars.get('inventory_hostname')
+    if not hostvars or me is None or not name.isidentifier():
+        return []
+    mine = hostvars[me].get(name)
+    if mine is None:
+        return []
+    return [host for host in task_vars.get('ansible_play_hosts_all', [])
+            if host != me and hostvars[host].get(name) != mine]
+
+
 class ActionModule(ActionBase):
     """Validate the registry on the controller; no host is contacted."""
 
@@ -32,6 +50,14 @@ class ActionModule(ActionBase):
             entries = validate_registry(args['registry'], where=args['source'])
         except CollisionGuardError as error:
             result.update(failed=True, msg=error.full_message(), problems=error.problems)
+            return result
+
+        differing = hosts_with_another_registry(task_vars or {}, args['source'])
+        if differing:
+            result.update(failed=True, msg=(
+                '%s differs between the hosts of this play: %s hold(s) another value than %s. '
+                'One registry serves the whole fleet; define it once, in group_vars/all.'
+                % (args['source'], ', '.join(differing), task_vars['inventory_hostname'])))
             return result
 
         result.update(changed=False, registry=entries)

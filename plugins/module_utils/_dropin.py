@@ -42,9 +42,10 @@ def dropin_path(unit, name=PORT_CLEANUP_NAME, unit_dir=DEFAULT_UNIT_DIR):
 
 def _cleanup_command(entry, method):
     if method == 'fuser':
-        # "-" tells systemd to ignore the exit code: fuser exits 1 when
-        # nothing holds the port, which is the normal case.
-        return '-fuser --kill --namespace %s %d' % (entry['protocol'], entry['port'])
+        # "-": fuser exits 1 when nothing holds the port, the normal case.
+        # "+": run as root, outside the unit's sandbox, so a service with
+        # User= can still see and kill a squatter owned by someone else.
+        return '-+fuser --kill --namespace %s %d' % (entry['protocol'], entry['port'])
     raise CollisionGuardError('unknown cleanup method %r (known: %s)' % (method, ', '.join(CLEANUP_METHODS)))
 
 

@@ -20,13 +20,16 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import
 _UNIT_COMPONENT = re.compile(r'^[^/]+\.(service|scope|socket|mount|swap)$')
 
 
+UNIT_PROPERTIES = ('Id', 'LoadState', 'ActiveState', 'NeedDaemonReload')
+
+
 def show_command(units):
-    """The argv that asks systemd whether each unit exists."""
-    return ['systemctl', 'show', '--property=Id,LoadState', '--'] + list(units)
+    """The argv that asks systemd about each unit: does it exist, does it run, is a reload due."""
+    return ['systemctl', 'show', '--property=' + ','.join(UNIT_PROPERTIES), '--'] + list(units)
 
 
-def parse_load_states(output, units):
-    """Map each requested unit to its LoadState, from ``show_command`` output.
+def parse_unit_properties(output, units):
+    """Map each requested unit to its properties, from ``show_command`` output.
 
     systemctl prints one block per unit, in the order asked, separated by a
     blank line. Blocks are matched by order because an alias reports the Id of
@@ -35,16 +38,20 @@ def parse_load_states(output, units):
     blocks = [block for block in output.strip().split('\n\n') if block.strip()]
     if len(blocks) != len(units):
         raise CollisionGuardError('systemctl show returned %d blocks for %d units' % (len(blocks), len(units)))
-    states = {}
+    properties = {}
     for unit, block in zip(units, blocks):
-        properties = dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
-        states[unit] = properties.get('LoadState', '')
-    return states
+        properties[unit] = dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
+    return properties
 
 
-def present_units(load_states):
+def present_units(properties):
     """Units that exist on the host: anything systemd could load or knows by file."""
-    return set(unit for unit, state in load_states.items() if state not in ('', 'not-found'))
+    return set(unit for unit, props in properties.items() if props.get('LoadState', '') not in ('', 'not-found'))
+
+
+def daemon_reload_due(properties):
+    """Units whose files changed on disk since systemd last loaded them."""
+    return sorted(unit for unit, props in properties.items() if props.get('NeedDaemonReload') == 'yes')
 
 
 def unit_from_cgroup(text):

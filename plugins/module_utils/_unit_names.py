@@ -40,8 +40,9 @@ def service_unit_name_problem(name):
     match = _SERVICE_NAME.match(name)
     if not match:
         return 'is not a .service unit'
-    if match.group('prefix').startswith('.'):
-        return 'starts with "."'
+    if match.group('prefix')[0] in '.-':
+        # A leading "-" would read as an option to systemctl and fuser.
+        return 'starts with "%s"' % match.group('prefix')[0]
     if match.group('instance') == '':
         return 'is a template (no instance after "@"); name an instance such as foo@1.service'
     return None

@@ -30,8 +30,8 @@ EXPECTED_SMS = """\
 # Frees the registered ports of sms-webhook.service before every start.
 
 [Service]
-ExecStartPre=-fuser --kill --namespace tcp 8765
-ExecStartPre=-fuser --kill --namespace udp 5514
+ExecStartPre=-+fuser --kill --namespace tcp 8765
+ExecStartPre=-+fuser --kill --namespace udp 5514
 """
 
 

@@ -64,6 +64,7 @@ BAD = [
     pytest.param({'port': 80, 'service': 'getty@'}, "is a template", id='template'),
     pytest.param({'port': 80, 'service': 'a@b@c'}, "contains characters", id='two-ats'),
     pytest.param({'port': 80, 'service': '.hidden'}, "starts with \".\"", id='leading-dot'),
+    pytest.param({'port': 80, 'service': '-x'}, "starts with \"-\"", id='leading-dash'),
     pytest.param({'port': 80, 'service': 8080}, "[0].service: 8080 is not a string", id='service-int'),
     pytest.param({'port': 80, 'service': 'a', 'protocol': 'sctp'}, "[0].protocol: 'sctp' is not one of tcp, udp", id='sctp'),
     pytest.param({'port': 80, 'service': 'a', 'protocol': 'TCP'}, "[0].protocol: 'TCP' is not one of", id='upper-case'),

@@ -11,7 +11,8 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
-    parse_load_states,
+    daemon_reload_due,
+    parse_unit_properties,
     present_units,
     show_command,
     unit_from_cgroup,
@@ -20,24 +21,22 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd impor
 UNITS = ['sms-webhook.service', 'billing-worker.service', 'sshd.service', 'old.service']
 
 
-def test_load_states_are_matched_by_order_so_aliases_work(fixture_text):
-    states = parse_load_states(fixture_text('systemctl_show_states.txt'), UNITS)
-    assert states == {
-        'sms-webhook.service': 'loaded',
-        'billing-worker.service': 'not-found',
-        'sshd.service': 'loaded',
-        'old.service': 'masked',
-    }
-    assert present_units(states) == {'sms-webhook.service', 'sshd.service', 'old.service'}
+def test_properties_are_matched_by_order_so_aliases_work(fixture_text):
+    properties = parse_unit_properties(fixture_text('systemctl_show_states.txt'), UNITS)
+    assert [properties[unit]['LoadState'] for unit in UNITS] == ['loaded', 'not-found', 'loaded', 'masked']
+    assert properties['sshd.service']['Id'] == 'ssh.service'
+    assert present_units(properties) == {'sms-webhook.service', 'sshd.service', 'old.service'}
+    assert daemon_reload_due(properties) == ['sshd.service']
 
 
 def test_block_count_mismatch_is_an_error(fixture_text):
     with pytest.raises(CollisionGuardError, match='4 blocks for 2 units'):
-        parse_load_states(fixture_text('systemctl_show_states.txt'), UNITS[:2])
+        parse_unit_properties(fixture_text('systemctl_show_states.txt'), UNITS[:2])
 
 
 def test_show_command_ends_options_before_unit_names():
-    assert show_command(['-x.service']) == ['systemctl', 'show', '--property=Id,LoadState', '--', '-x.service']
+    assert show_command(['-x.service']) == [
+        'systemctl', 'show', '--property=Id,LoadState,ActiveState,NeedDaemonReload', '--', '-x.service']
 
 
 @pytest.mark.parametrize('fixture, unit', [

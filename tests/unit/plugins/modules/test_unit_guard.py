@@ -23,9 +23,9 @@ REGISTRY = validate_registry([
     {'port': 9100, 'service': 'billing-worker'},
 ])
 # What systemctl show prints for the three units, in registry order.
-SHOW_OUTPUT = ('Id=sms-webhook.service\nLoadState=loaded\n\n'
-               'Id=syslog-relay.service\nLoadState=loaded\n\n'
-               'Id=billing-worker.service\nLoadState=not-found\n')
+SHOW_OUTPUT = ('Id=sms-webhook.service\nLoadState=loaded\nActiveState=active\nNeedDaemonReload=no\n\n'
+               'Id=syslog-relay.service\nLoadState=loaded\nActiveState=active\nNeedDaemonReload=no\n\n'
+               'Id=billing-worker.service\nLoadState=not-found\nActiveState=inactive\nNeedDaemonReload=no\n')
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def run_module(monkeypatch, capsys):
 
     def fake_run_command(self, argv, *args, **kwargs):
         calls.append(argv)
-        return 0, SHOW_OUTPUT, ''
+        return 0, run.show_output, ''
 
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', fake_run_command)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False: '/usr/bin/' + name)
@@ -46,6 +46,7 @@ def run_module(monkeypatch, capsys):
         return json.loads(capsys.readouterr().out)
 
     run.calls = calls
+    run.show_output = SHOW_OUTPUT
     return run
 
 
@@ -89,8 +90,59 @@ def test_a_hand_edited_dropin_is_put_back(run_module, tmp_path):
     assert path.read_text().startswith('# Managed by qwf.collision_guard.')
 
 
-def test_warns_when_fuser_is_missing(run_module, monkeypatch, tmp_path):
+def test_reports_when_fuser_is_missing(run_module, monkeypatch, tmp_path):
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path',
                         lambda self, name, required=False: None if name == 'fuser' else '/usr/bin/' + name)
     result = run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path)})
-    assert 'fuser is not installed' in json.dumps(result.get('warnings'))
+    assert result['fuser_found'] is False
+
+
+def test_first_run_asks_for_a_reload_and_the_second_does_not(run_module, tmp_path):
+    args = {'registry': REGISTRY, 'unit_dir': str(tmp_path)}
+    assert run_module(args)['daemon_reload'] is True
+    assert run_module(args)['daemon_reload'] is False
+
+
+def test_a_reload_left_pending_by_an_earlier_run_is_reported(run_module, tmp_path):
+    args = {'registry': REGISTRY, 'unit_dir': str(tmp_path)}
+    run_module(args)
+    run_module.show_output = SHOW_OUTPUT.replace('NeedDaemonReload=no', 'NeedDaemonReload=yes', 1)
+    result = run_module(args)
+    assert result['diff'] == []
+    assert result['daemon_reload'] is True
+    assert result['changed'] is True
+
+
+def test_a_loose_mode_is_tightened(run_module, tmp_path):
+    args = {'registry': REGISTRY, 'unit_dir': str(tmp_path)}
+    run_module(args)
+    path = tmp_path / 'sms-webhook.service.d/port-cleanup.conf'
+    assert path.stat().st_mode & 0o777 == 0o644
+    path.chmod(0o666)
+    result = run_module(args)
+    assert result['changed'] is True
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_replacing_a_foreign_file_warns(run_module, tmp_path):
+    path = tmp_path / 'sms-webhook.service.d/port-cleanup.conf'
+    path.parent.mkdir()
+    path.write_bytes(b'[Service]\nExecStartPre=/usr/local/bin/mine \xff\n')
+    result = run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path)})
+    assert 'was not written by qwf.collision_guard' in json.dumps(result['warnings'])
+    assert path.read_text().startswith('# Managed by qwf.collision_guard.')
+
+
+def test_unvalidated_input_is_validated_before_anything_is_written(run_module, tmp_path):
+    registry = [{'port': '8765', 'service': 'sms-webhook', 'protocol': 'tcp\nExecStartPre=/bin/sh -c id'}]
+    result = run_module({'registry': registry, 'unit_dir': str(tmp_path)})
+    assert result['failed'] is True
+    assert "registry[0].protocol: 'tcp\\nExecStartPre=/bin/sh -c id' is not one of tcp, udp" in result['msg']
+    assert list(tmp_path.iterdir()) == []
+    assert run_module.calls == []
+
+
+def test_raw_entries_are_normalised(run_module, tmp_path):
+    run_module.show_output = SHOW_OUTPUT.split('\n\n')[0]
+    result = run_module({'registry': [{'port': '8765', 'service': 'sms-webhook'}], 'unit_dir': str(tmp_path)})
+    assert result['protected'][0]['path'].endswith('/sms-webhook.service.d/port-cleanup.conf')
