@@ -42,7 +42,7 @@ options:
     type: str
     choices: [tcp, udp]
 notes:
-  - Without root, sockets of other users' processes are listed with O(port) but C(pid=null), and a warning says why.
+  - Without root, the sockets of other users' processes are still listed, with C(pid=null), and a warning says why.
 """
 
 EXAMPLES = r"""
@@ -65,39 +65,48 @@ listeners:
   elements: dict
   contains:
     protocol:
+      returned: always
       description: V(tcp) or V(udp).
       type: str
       sample: tcp
     family:
+      returned: always
       description: V(ipv4) or V(ipv6).
       type: str
       sample: ipv4
     address:
+      returned: always
       description: The local address the socket is bound to.
       type: str
       sample: 0.0.0.0
     port:
+      returned: always
       description: The local port.
       type: int
       sample: 8765
     inode:
+      returned: always
       description: The socket's inode, which ties it to the processes holding it.
       type: int
       sample: 123456
     pid:
+      returned: always
       description: A process holding the socket, or null when it cannot be read.
       type: int
       sample: 4242
     name:
+      returned: always
       description: The process name from C(/proc/PID/comm).
       type: str
       sample: python3
     cmdline:
+      returned: always
       description: The process command line.
       type: list
       elements: str
       sample: [python3, -m, http.server, "8765"]
     unit:
+      returned: always
       description: The systemd unit (service or scope) the process runs in, or null.
       type: str
       sample: sms-webhook.service
