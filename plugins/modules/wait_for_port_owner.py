@@ -15,7 +15,9 @@ version_added: 0.1.0
 description:
   - Polls the host's listening sockets until every socket on O(port) belongs to O(unit), or O(timeout) passes.
   - Measures on the host, so the time it reports does not include Ansible's round trips.
-    With O(since) it reports the time from that moment, for example the start of a C(systemctl restart).
+  - With O(restart=true) it restarts O(unit) first and measures from that moment. This is the time to
+    recover that the restart drill of C(qwf.collision_guard.verify) reports.
+  - With O(since) it measures from a moment an earlier task recorded instead.
   - Like M(ansible.builtin.wait_for), it fails when the time is up.
   - Reads the sockets the same way as M(qwf.collision_guard.port_usage_info).
 author:
@@ -49,11 +51,21 @@ options:
     description: Seconds to wait before failing.
     type: float
     default: 30
+  restart:
+    description:
+      - Run C(systemctl restart UNIT) just before the wait, and measure from it.
+      - A failed restart is returned in RV(restart_rc) and RV(restart_stderr); the wait goes on, since
+        systemd may still start the unit by its C(Restart=) policy.
+      - In check mode nothing is restarted and the module only reports the port's state.
+    type: bool
+    default: false
   since:
     description:
       - A host-local time, as the RV(ansible.builtin.command#module:start) of a command task reports it.
       - RV(elapsed) then counts from this moment instead of from the start of the wait.
     type: str
+notes:
+  - O(restart) and O(since) are mutually exclusive.
 """
 
 EXAMPLES = r"""
@@ -72,6 +84,15 @@ EXAMPLES = r"""
 - name: Show the time to recover
   ansible.builtin.debug:
     msg: "Recovered in {{ recovery.elapsed }} s"
+
+- name: Restart the gateway and time its recovery exactly
+  qwf.collision_guard.wait_for_port_owner:
+    port: 8765
+    unit: sms-webhook.service
+    restart: true
+    timeout: 30
+  register: drill
+  failed_when: false
 """
 
 RETURN = r"""
@@ -86,10 +107,20 @@ state:
   type: str
   sample: owned
 elapsed:
-  description: Seconds from O(since), or from the start of the wait, until the port was owned or the time ran out.
+  description: Seconds from the restart, O(since) or the start of the wait, until the port was owned or the time ran out.
   returned: always
   type: float
   sample: 0.21
+restart_rc:
+  description: Exit code of C(systemctl restart).
+  returned: when O(restart=true) and not in check mode
+  type: int
+  sample: 0
+restart_stderr:
+  description: What C(systemctl restart) printed on failure.
+  returned: when O(restart=true) and not in check mode
+  type: str
+  sample: "Job for sms-webhook.service failed because the control process exited with error code."
 listeners:
   description: The sockets on the port when the wait ended, as M(qwf.collision_guard.port_usage_info) returns them.
   returned: always
@@ -110,6 +141,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership imp
     port_owner_state,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
+from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import service_unit_name_problem
 
 POLL_SECONDS = 0.05
 
@@ -121,20 +153,36 @@ def main():
             protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
             unit=dict(type='str', required=True),
             timeout=dict(type='float', default=30),
+            restart=dict(type='bool', default=False),
             since=dict(type='str'),
         ),
+        mutually_exclusive=[['restart', 'since']],
         supports_check_mode=True,
     )
     params = module.params
     if not 1 <= params['port'] <= 65535:
         module.fail_json(msg='Cannot wait for port %d: it is out of range 1-65535' % params['port'])
+    problem = service_unit_name_problem(params['unit'])
+    if problem and params['restart']:
+        module.fail_json(msg='Cannot restart unit %r: it %s' % (params['unit'], problem))
 
+    if params['restart'] and module.check_mode:
+        listeners, dummy = read_listeners(port=params['port'], protocol=params['protocol'])
+        module.exit_json(changed=True, msg='Would restart %s and wait for it to own the port.' % params['unit'],
+                         owned=False, state=port_owner_state(listeners, params['unit']), elapsed=0.0, listeners=listeners)
+
+    result = dict(changed=False)
     started = time.time()
     if params['since']:
         try:
             started = parse_host_time(params['since'])
         except ValueError as error:
             module.fail_json(msg='Cannot read since: %s' % error)
+    elif params['restart'] and not module.check_mode:
+        systemctl = module.get_bin_path('systemctl', required=True)
+        started = time.time()
+        rc, dummy, err = module.run_command([systemctl, 'restart', '--', params['unit']])
+        result.update(changed=True, restart_rc=rc, restart_stderr=err.strip())
     deadline = time.time() + params['timeout']
 
     while True:
@@ -145,7 +193,7 @@ def main():
             break
         time.sleep(POLL_SECONDS)
 
-    result = dict(changed=False, owned=state == OWNED, state=state, elapsed=round(now - started, 3), listeners=listeners)
+    result.update(owned=state == OWNED, state=state, elapsed=round(now - started, 3), listeners=listeners)
     if not complete:
         module.warn('Some processes could not be inspected (run as root to see them); their sockets show pid=null.')
     if state != OWNED:

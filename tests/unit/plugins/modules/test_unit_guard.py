@@ -149,6 +149,6 @@ def test_unvalidated_input_is_validated_before_anything_is_written(run_module, t
 
 
 def test_raw_entries_are_normalised(run_module, tmp_path):
-    run_module.show_output = SHOW_OUTPUT.split('\n\n')[0]
+    run_module.show_output = SHOW_OUTPUT.split('\n\n', maxsplit=1)[0]
     result = run_module({'registry': [{'port': '8765', 'service': 'sms-webhook'}], 'unit_dir': str(tmp_path)})
     assert result['protected'][0]['path'].endswith('/sms-webhook.service.d/port-cleanup.conf')
