@@ -43,7 +43,10 @@ units: venv collection
 sanity: venv
 	scripts/sanity.sh
 
+# ansible-lint installs this collection into ~/.ansible/collections once
+# and then keeps that copy; drop it so each run sees the current code.
 lint: venv collection
+	rm -rf $(HOME)/.ansible/collections/ansible_collections/qwf/collision_guard
 	ansible-lint --offline
 
 molecule: venv collection

@@ -6,26 +6,32 @@
 # PRIVATE: this module_utils file is internal to qwf.collision_guard and may
 # change without notice. Do not import it from other collections.
 
-"""Listening sockets and their owners, read straight from /proc.
+"""Sockets and the processes that own them, read from the kernel and /proc.
 
-The parsers take text and return plain data; ``read_listeners`` is the one
-place that touches the file system, so every caller (modules and host-side
-helpers alike) sees sockets the same way.
+Every caller (modules and host-side helpers alike) sees sockets through
+``read_listeners``, so ownership is judged one way everywhere. The parsers
+take text and return plain data, for tests on fixture files.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import os
+import pwd
 import re
 import socket
 import struct
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import unit_from_cgroup
+from ansible_collections.qwf.collision_guard.plugins.module_utils import _sock_diag
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+    cgroup_path,
+    container_from_cgroup,
+    strip_cgroup_root,
+    unit_from_cgroup,
+)
 
-TCP_LISTEN = '0A'
-UDP_UNCONNECTED = '07'
 PROC_NET_TABLES = (
     ('tcp', 'ipv4', 'tcp'),
     ('tcp', 'ipv6', 'tcp6'),
@@ -46,19 +52,24 @@ def decode_address(hex_address, family):
     return socket.inet_ntop(socket.AF_INET if family == 'ipv4' else socket.AF_INET6, packed)
 
 
-def parse_proc_net(text, protocol, family):
-    """Parse one /proc/net/{tcp,tcp6,udp,udp6} table into listening sockets.
+def parse_proc_net(text, protocol, family, listening_only=True):
+    """Parse one /proc/net/{tcp,tcp6,udp,udp6} table.
 
-    TCP sockets count when they LISTEN; UDP sockets when they are bound and
-    not connected, which is what ``ss -ul`` shows.
+    With ``listening_only``, TCP sockets count when they LISTEN and UDP
+    sockets when they are bound and unconnected, which is what ``ss -l``
+    shows. /proc/net cannot tell IPV6_V6ONLY, so ``v6only`` is None.
     """
-    wanted_state = TCP_LISTEN if protocol == 'tcp' else UDP_UNCONNECTED
+    wanted = _sock_diag.listening_states(protocol)
     sockets = []
     for line in text.splitlines()[1:]:
         fields = line.split()
-        if len(fields) < 10 or fields[3] != wanted_state:
+        if len(fields) < 10:
+            continue
+        state = int(fields[3], 16)
+        if listening_only and not wanted & (1 << state):
             continue
         address_hex, port_hex = fields[1].split(':')
+        remote_hex, remote_port_hex = fields[2].split(':')
         port = int(port_hex, 16)
         if port == 0:
             continue
@@ -67,7 +78,12 @@ def parse_proc_net(text, protocol, family):
             'family': family,
             'address': decode_address(address_hex, family),
             'port': port,
+            'remote_address': decode_address(remote_hex, family),
+            'remote_port': int(remote_port_hex, 16),
+            'state': _sock_diag.STATE_NAMES.get(state, str(state)),
+            'uid': int(fields[7]),
             'inode': int(fields[9]),
+            'v6only': None,
         })
     return sockets
 
@@ -83,6 +99,27 @@ def parse_cmdline(raw):
     return [arg for arg in raw.split('\0') if arg] if raw else []
 
 
+def parse_status(text):
+    """The fields of /proc/PID/status this collection uses: ppid and real uid."""
+    fields = dict(line.split(':', 1) for line in text.splitlines() if ':' in line)
+    return {
+        'ppid': int(fields['PPid'].split()[0]) if 'PPid' in fields else None,
+        'uid': int(fields['Uid'].split()[0]) if 'Uid' in fields else None,
+    }
+
+
+def dual_stack(sock):
+    """True when an IPv6 socket on the wildcard address also takes IPv4 traffic.
+
+    None when it cannot be known (/proc/net does not report IPV6_V6ONLY).
+    """
+    if sock['family'] != 'ipv6' or sock['address'] != '::':
+        return False
+    if sock['v6only'] is None:
+        return None
+    return not sock['v6only']
+
+
 def _read(path, mode='r'):
     try:
         with open(path, mode) as handle:
@@ -91,72 +128,116 @@ def _read(path, mode='r'):
         return None
 
 
-def _socket_inodes_by_pid(proc='/proc'):
-    """Map socket inode -> sorted pids holding it; also say if some fds were unreadable."""
+def list_sockets(protocol=None, listening_only=True, proc='/proc'):
+    """Sockets of this network namespace, from netlink, or /proc/net where netlink is refused."""
+    sockets = []
+    for table_protocol, family, table in PROC_NET_TABLES:
+        if protocol and table_protocol != protocol:
+            continue
+        states = _sock_diag.listening_states(table_protocol) if listening_only else _sock_diag.ALL_STATES
+        try:
+            sockets.extend(_sock_diag.dump(family, table_protocol, states))
+            continue
+        except (OSError, socket.error):
+            pass
+        text = _read(os.path.join(proc, 'net', table))
+        if text is not None:
+            sockets.extend(parse_proc_net(text, table_protocol, family, listening_only))
+    return sockets
+
+
+def socket_owners(inodes, proc='/proc'):
+    """Map socket inode -> sorted pids holding it; also say whether every process could be read."""
     owners = {}
-    unreadable = False
+    complete = True
     for name in os.listdir(proc):
         if not name.isdigit():
             continue
         fd_dir = os.path.join(proc, name, 'fd')
         try:
             fds = os.listdir(fd_dir)
-        except (IOError, OSError):
-            unreadable = True
+        except (IOError, OSError) as error:
+            # A process that exited meanwhile is no loss; one we may not read is.
+            if error.errno in (errno.EACCES, errno.EPERM):
+                complete = False
             continue
         for fd in fds:
             try:
                 inode = socket_inode(os.readlink(os.path.join(fd_dir, fd)))
             except (IOError, OSError):
                 continue
-            if inode is not None:
+            if inode in inodes:
                 owners.setdefault(inode, set()).add(int(name))
-    return dict((inode, sorted(pids)) for inode, pids in owners.items()), unreadable
+    return dict((inode, sorted(pids)) for inode, pids in owners.items()), complete
 
 
-def describe_process(pid, proc='/proc'):
-    """Name, cmdline and systemd unit of one process, read from /proc."""
+def cgroup_root(proc='/proc'):
+    """The cgroup prefix of this host's tree: ``/docker/<id>`` in a container, else ``/``.
+
+    PID 1 runs in ``<root>/init.scope``, so its path tells what to strip.
+    """
+    return os.path.dirname(cgroup_path(_read(os.path.join(proc, '1', 'cgroup')) or '')) or '/'
+
+
+def _user_name(uid):
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def describe_process(pid, cgroup_root='', proc='/proc'):
+    """Who a process is: name, user, command line, executable, parent, systemd unit and container."""
     base = os.path.join(proc, str(pid))
     raw_cmdline = _read(os.path.join(base, 'cmdline'), 'rb')
-    cgroup = _read(os.path.join(base, 'cgroup'))
-    name = (_read(os.path.join(base, 'comm')) or '').strip() or None
+    status = parse_status(_read(os.path.join(base, 'status')) or '')
+    path = strip_cgroup_root(cgroup_path(_read(os.path.join(base, 'cgroup')) or ''), cgroup_root)
+    try:
+        exe = os.readlink(os.path.join(base, 'exe'))
+    except (IOError, OSError):
+        exe = None
     return {
         'pid': pid,
-        'name': name,
+        'ppid': status['ppid'],
+        'name': (_read(os.path.join(base, 'comm')) or '').strip() or None,
+        'user': _user_name(status['uid']) if status['uid'] is not None else None,
         'cmdline': parse_cmdline(raw_cmdline.decode('utf-8', 'replace')) if raw_cmdline else [],
-        'unit': unit_from_cgroup(cgroup) if cgroup else None,
+        'exe': exe,
+        'unit': unit_from_cgroup(path),
+        'container': container_from_cgroup(path),
     }
 
 
-def read_listeners(port=None, protocol=None, proc='/proc'):
-    """Every listening socket on this host's network namespace, one entry per owning pid.
+NO_OWNER = {'pid': None, 'ppid': None, 'name': None, 'user': None, 'cmdline': [], 'exe': None,
+            'unit': None, 'container': None}
+
+
+def read_listeners(port=None, protocol=None, include_non_listening=False, proc='/proc'):
+    """Every listening socket in this network namespace, one entry per owning process.
 
     Returns ``(listeners, complete)``; ``complete`` is False when some
-    processes' fds could not be read (not root), so owners may be missing.
+    processes could not be inspected (not root), so owners may be missing.
     """
-    sockets = []
-    for table_protocol, family, table in PROC_NET_TABLES:
-        if protocol and table_protocol != protocol:
-            continue
-        text = _read(os.path.join(proc, 'net', table))
-        if text is None:
-            continue
-        sockets.extend(sock for sock in parse_proc_net(text, table_protocol, family)
-                       if port is None or sock['port'] == port)
+    sockets = [sock for sock in list_sockets(protocol, not include_non_listening, proc)
+               if port is None or sock['port'] == port]
+    if not sockets:
+        return [], True
 
-    owners, unreadable = _socket_inodes_by_pid(proc) if sockets else ({}, False)
+    owners, complete = socket_owners(set(sock['inode'] for sock in sockets), proc)
+    root = cgroup_root(proc)
     described = {}
     listeners = []
     for sock in sockets:
-        pids = owners.get(sock['inode']) or [None]
-        for pid in pids:
+        for pid in owners.get(sock['inode']) or [None]:
             entry = dict(sock)
+            entry['dual_stack'] = dual_stack(sock)
             if pid is None:
-                entry.update({'pid': None, 'name': None, 'cmdline': [], 'unit': None})
+                entry.update(NO_OWNER)
             else:
                 if pid not in described:
-                    described[pid] = describe_process(pid, proc)
+                    described[pid] = describe_process(pid, root, proc)
                 entry.update(described[pid])
             listeners.append(entry)
-    listeners.sort(key=lambda item: (item['protocol'], item['port'], item['family'], item['address'], item['pid'] or 0))
-    return listeners, not unreadable
+    listeners.sort(key=lambda item: (item['protocol'], item['port'], item['family'], item['address'],
+                                     item['remote_address'], item['remote_port'], item['pid'] or 0))
+    return listeners, complete

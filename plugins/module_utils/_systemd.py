@@ -54,13 +54,8 @@ def daemon_reload_due(properties):
     return sorted(unit for unit, props in properties.items() if props.get('NeedDaemonReload') == 'yes')
 
 
-def unit_from_cgroup(text):
-    """Return the systemd unit a process runs in, from /proc/PID/cgroup, or None.
-
-    Inside a container with a host cgroup namespace the path reads like
-    ``/docker/<id>/system.slice/foo.service``, so the innermost component that
-    names a unit wins rather than assuming the path starts at a slice.
-    """
+def cgroup_path(text):
+    """The systemd cgroup path from /proc/PID/cgroup text: the name=systemd (v1) or unified (v2) line."""
     paths = {}
     for line in text.splitlines():
         parts = line.split(':', 2)
@@ -71,10 +66,72 @@ def unit_from_cgroup(text):
             paths['v1'] = path
         elif hierarchy == '0' and controllers == '':
             paths['v2'] = path
-    path = paths.get('v1') or paths.get('v2')
-    if not path:
-        return None
+    return paths.get('v1') or paths.get('v2') or ''
+
+
+def strip_cgroup_root(path, root):
+    """Drop the prefix the host puts before a container's own cgroup tree.
+
+    In a container sharing the host's cgroup namespace, every path starts
+    with something like ``/docker/<id>``; PID 1's path tells what it is.
+    """
+    if not root or root == '/':
+        return path
+    if path == root:
+        return '/'
+    if path.startswith(root + '/'):
+        return path[len(root):]
+    return path
+
+
+def unit_from_cgroup(path):
+    """Return the systemd unit of a cgroup path, or None.
+
+    The innermost component that names a unit wins, so delegated subtrees
+    (``/system.slice/app.service/worker``) map to their service.
+    """
     for component in reversed(path.split('/')):
         if _UNIT_COMPONENT.match(component):
             return component
     return None
+
+
+_CONTAINER_SCOPE = re.compile(r'^(?:docker|libpod|cri-containerd|crio)-([0-9a-f]{12,64})\.scope$')
+_CONTAINER_ID = re.compile(r'^[0-9a-f]{64}$')
+
+
+def container_from_cgroup(path):
+    """The id of the container a cgroup path belongs to (docker, podman, containerd, CRI-O), or None."""
+    for component in path.split('/'):
+        match = _CONTAINER_SCOPE.match(component)
+        if match:
+            return match.group(1)
+        if _CONTAINER_ID.match(component):
+            return component
+    return None
+
+
+LIST_SOCKETS_COMMAND = ['systemctl', 'list-sockets', '--all', '--full', '--show-types', '--no-legend', '--no-pager']
+_LISTEN = re.compile(r'^(?:\[(?P<v6>[^\]]+)\]|(?P<v4>[^:\[\]]+)):(?P<port>\d+)$')
+_SOCKET_TYPES = {'Stream': 'tcp', 'Datagram': 'udp'}
+
+
+def socket_units_by_port(output):
+    """Map (protocol, port) -> socket units, from ``LIST_SOCKETS_COMMAND`` output.
+
+    PID 1 holds the listening socket of every socket-activated service, so
+    only this map can say which unit such a port belongs to.
+    """
+    units = {}
+    for line in output.splitlines():
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        listen, kind, unit = fields[0], fields[1], fields[2]
+        match = _LISTEN.match(listen)
+        if not match or kind not in _SOCKET_TYPES or not unit.endswith('.socket'):
+            continue
+        key = (_SOCKET_TYPES[kind], int(match.group('port')))
+        if unit not in units.setdefault(key, []):
+            units[key].append(unit)
+    return units

@@ -11,18 +11,30 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
     decode_address,
+    dual_stack,
     parse_cmdline,
     parse_proc_net,
+    parse_status,
     socket_inode,
 )
 
 
+def brief(sockets):
+    return [(sock['address'], sock['port'], sock['state'], sock['inode']) for sock in sockets]
+
+
 def test_tcp_keeps_only_listeners(fixture_text):
     sockets = parse_proc_net(fixture_text('proc_net_tcp.txt'), 'tcp', 'ipv4')
-    assert sockets == [
-        {'protocol': 'tcp', 'family': 'ipv4', 'address': '0.0.0.0', 'port': 8765, 'inode': 16107},
-        {'protocol': 'tcp', 'family': 'ipv4', 'address': '127.0.0.1', 'port': 8080, 'inode': 20001},
-    ]
+    assert brief(sockets) == [('0.0.0.0', 8765, 'LISTEN', 16107), ('127.0.0.1', 8080, 'LISTEN', 20001)]
+    assert sockets[1]['uid'] == 1000
+    assert sockets[0]['v6only'] is None
+
+
+def test_tcp_with_non_listening_keeps_connections(fixture_text):
+    sockets = parse_proc_net(fixture_text('proc_net_tcp.txt'), 'tcp', 'ipv4', listening_only=False)
+    assert brief(sockets) == [('0.0.0.0', 8765, 'LISTEN', 16107), ('127.0.0.1', 8080, 'LISTEN', 20001),
+                              ('127.0.0.1', 8765, 'ESTAB', 20002), ('127.0.0.1', 50000, 'TIME-WAIT', 0)]
+    assert (sockets[2]['remote_address'], sockets[2]['remote_port']) == ('127.0.0.1', 50000)
 
 
 def test_tcp6_addresses(fixture_text):
@@ -33,7 +45,25 @@ def test_tcp6_addresses(fixture_text):
 
 def test_udp_keeps_bound_unconnected_sockets(fixture_text):
     sockets = parse_proc_net(fixture_text('proc_net_udp.txt'), 'udp', 'ipv4')
-    assert sockets == [{'protocol': 'udp', 'family': 'ipv4', 'address': '0.0.0.0', 'port': 5514, 'inode': 40001}]
+    assert brief(sockets) == [('0.0.0.0', 5514, 'UNCONN', 40001)]
+    connected = parse_proc_net(fixture_text('proc_net_udp.txt'), 'udp', 'ipv4', listening_only=False)
+    assert brief(connected) == [('0.0.0.0', 5514, 'UNCONN', 40001), ('127.0.0.1', 53, 'ESTAB', 40002)]
+
+
+@pytest.mark.parametrize('family, address, v6only, expected', [
+    ('ipv6', '::', False, True),
+    ('ipv6', '::', True, False),
+    ('ipv6', '::', None, None),
+    ('ipv6', '::1', False, False),
+    ('ipv4', '0.0.0.0', None, False),
+])
+def test_dual_stack(family, address, v6only, expected):
+    assert dual_stack({'family': family, 'address': address, 'v6only': v6only}) is expected
+
+
+def test_parse_status(fixture_text):
+    assert parse_status(fixture_text('proc_status.txt')) == {'ppid': 1, 'uid': 65534}
+    assert parse_status('') == {'ppid': None, 'uid': None}
 
 
 @pytest.mark.parametrize('hex_address, family, text', [

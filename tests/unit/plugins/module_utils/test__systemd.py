@@ -11,10 +11,14 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+    cgroup_path,
+    container_from_cgroup,
     daemon_reload_due,
     parse_unit_properties,
     present_units,
     show_command,
+    socket_units_by_port,
+    strip_cgroup_root,
     unit_from_cgroup,
 )
 
@@ -47,9 +51,49 @@ def test_show_command_ends_options_before_unit_names():
     ('cgroup_v2_kernel_thread.txt', None),
 ])
 def test_unit_from_cgroup(fixture_text, fixture, unit):
-    assert unit_from_cgroup(fixture_text(fixture)) == unit
+    assert unit_from_cgroup(cgroup_path(fixture_text(fixture))) == unit
 
 
-def test_unit_from_cgroup_ignores_garbage():
+def test_cgroup_path_prefers_the_systemd_hierarchy(fixture_text):
+    assert cgroup_path(fixture_text('cgroup_v1_hybrid_container.txt')) == '/docker/4f1c2a/system.slice/sms-webhook.service'
+    assert cgroup_path('0::/init.scope\n') == '/init.scope'
+    assert cgroup_path('') == ''
+    assert cgroup_path('not a cgroup line\n') == ''
     assert unit_from_cgroup('') is None
-    assert unit_from_cgroup('not a cgroup line\n') is None
+
+
+@pytest.mark.parametrize('path, root, stripped', [
+    ('/docker/4f1c2a/system.slice/sms-webhook.service', '/docker/4f1c2a', '/system.slice/sms-webhook.service'),
+    ('/docker/4f1c2a', '/docker/4f1c2a', '/'),
+    ('/docker/4f1c2ab/system.slice/x.service', '/docker/4f1c2a', '/docker/4f1c2ab/system.slice/x.service'),
+    ('/system.slice/x.service', '/', '/system.slice/x.service'),
+    ('/system.slice/x.service', '', '/system.slice/x.service'),
+], ids=['container', 'container-root', 'sibling-prefix', 'host', 'unknown'])
+def test_strip_cgroup_root(path, root, stripped):
+    assert strip_cgroup_root(path, root) == stripped
+
+
+ID = 'a' * 64
+
+
+@pytest.mark.parametrize('path, container', [
+    ('/system.slice/docker-%s.scope' % ID, ID),
+    ('/machine.slice/libpod-%s.scope/container' % ID, ID),
+    ('/kubepods.slice/kubepods-pod1.slice/cri-containerd-%s.scope' % ID, ID),
+    ('/kubepods.slice/crio-%s.scope' % ID, ID),
+    ('/docker/%s/system.slice/sms-webhook.service' % ID, ID),
+    ('/machine.slice/libpod-conmon-%s.scope' % ID, None),
+    ('/system.slice/sms-webhook.service', None),
+    ('/system.slice/docker.service', None),
+], ids=['docker-systemd', 'podman', 'containerd', 'crio', 'docker-cgroupfs', 'conmon', 'plain-service', 'dockerd'])
+def test_container_from_cgroup(path, container):
+    assert container_from_cgroup(path) == container
+
+
+def test_socket_units_by_port(fixture_text):
+    assert socket_units_by_port(fixture_text('systemctl_list_sockets.txt')) == {
+        ('tcp', 22): ['ssh.socket'],
+        ('tcp', 8770): ['cg-socket-demo.socket'],
+        ('udp', 5353): ['cg-dgram.socket'],
+        ('tcp', 9000): ['a.socket', 'b.socket'],
+    }

@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qwf.collision_guard contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Test-only filters: ``ss -H -tulpn`` as the oracle for port_usage_info."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+_PID = re.compile(r'pid=(\d+)')
+
+
+def _split_endpoint(endpoint):
+    address, port = endpoint.rsplit(':', 1)
+    address = address.split('%', 1)[0]
+    if address.startswith('[') and address.endswith(']'):
+        address = address[1:-1]
+    return address, int(port)
+
+
+def ss_keys(stdout):
+    """One 'protocol address port pid' key per socket and process in ``ss -H -tulpn`` output.
+
+    ss writes ``*`` for an IPv6 wildcard socket that also takes IPv4.
+    """
+    keys = set()
+    for line in stdout.splitlines():
+        fields = line.split()
+        if len(fields) < 5:
+            continue
+        address, port = _split_endpoint(fields[4])
+        pids = _PID.findall(line) or ['-']
+        for pid in pids:
+            keys.add('%s %s %d %s' % (fields[0], address, port, pid))
+    return sorted(keys)
+
+
+def listener_keys(listeners):
+    """The same keys for port_usage_info's listeners."""
+    keys = set()
+    for item in listeners:
+        address = '*' if item.get('dual_stack') else item['address']
+        keys.add('%s %s %d %s' % (item['protocol'], address, item['port'], item['pid'] if item['pid'] else '-'))
+    return sorted(keys)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'ss_keys': ss_keys, 'listener_keys': listener_keys}

@@ -1,0 +1,319 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qwf.collision_guard contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: this module_utils file is internal to qwf.collision_guard and may
+# change without notice. Do not import it from other collections.
+
+"""Shared files and how each is protected: SQLite databases, locks, PID files, temp paths.
+
+The functions that judge take plain data and are tested on fixtures; the
+gatherers at the end read /proc and the file system.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import os
+import re
+
+SQLITE_MAGIC = b'SQLite format 3\x00'
+SQLITE_HEADER_SIZE = 100
+O_ACCMODE = 0o3
+O_WRONLY = 0o1
+O_RDWR = 0o2
+O_APPEND = 0o2000
+SHARED_TEMP_DIRS = ('/tmp', '/var/tmp')
+RISK_ORDER = {'critical': 0, 'medium': 1, 'low': 2}
+_LOCK_LINE = re.compile(
+    r'^\d+:\s+(?:->\s+)?(?P<kind>\S+)\s+(?P<mode>\S+)\s+(?P<access>\S+)\s+(?P<pid>-?\d+)\s+'
+    r'(?P<major>[0-9a-f]+):(?P<minor>[0-9a-f]+):(?P<inode>\d+)\s')
+
+
+def sqlite_journal_mode(header):
+    """``wal`` or ``rollback`` for a SQLite header, None when the bytes are not SQLite.
+
+    Header bytes 18 and 19 are the file format write and read versions:
+    1 for the legacy rollback journal, 2 for WAL.
+    """
+    if len(header) < SQLITE_HEADER_SIZE or not header.startswith(SQLITE_MAGIC):
+        return None
+    write_version, read_version = bytearray(header[18:20])
+    return 'wal' if (write_version, read_version) == (2, 2) else 'rollback'
+
+
+def parse_proc_locks(text):
+    """Parse /proc/locks into lock records with the device and inode they lock."""
+    locks = []
+    for line in text.splitlines():
+        match = _LOCK_LINE.match(line)
+        if not match:
+            continue
+        locks.append({
+            'kind': match.group('kind'),
+            'mode': match.group('mode'),
+            'access': match.group('access'),
+            'pid': int(match.group('pid')),
+            'device': os.makedev(int(match.group('major'), 16), int(match.group('minor'), 16)),
+            'inode': int(match.group('inode')),
+            'blocked': '->' in line.split(':', 1)[1][:6],
+        })
+    return locks
+
+
+def fdinfo_flags(text):
+    """The open flags from /proc/PID/fdinfo/FD text (octal), or None."""
+    for line in text.splitlines():
+        if line.startswith('flags:'):
+            return int(line.split()[1], 8)
+    return None
+
+
+def opened_for_writing(flags):
+    return flags is not None and (flags & O_ACCMODE) in (O_WRONLY, O_RDWR)
+
+
+def write_mode(flags):
+    """``append``, ``write`` or None (read only), from open flags."""
+    if not opened_for_writing(flags):
+        return None
+    return 'append' if flags & O_APPEND else 'write'
+
+
+def pid_file_status(pid, process, expected_name):
+    """Judge a PID file: ``alive``, ``dead`` (stale) or ``reused`` (stale: another program has the pid).
+
+    ``process`` is None when the pid does not exist, else a dict with
+    ``name`` and ``cmdline``. The expected name comes from the file name
+    (nginx.pid -> nginx); a process matches when its name or the program of
+    its command line contains it.
+    """
+    if pid is None or process is None:
+        return 'dead'
+    wanted = expected_name.lower()
+    names = [process.get('name') or '']
+    if process.get('cmdline'):
+        names.append(os.path.basename(process['cmdline'][0]))
+        if len(process['cmdline']) > 1:
+            names.append(os.path.basename(process['cmdline'][1]))
+    if any(wanted in name.lower() or (name and name.lower() in wanted) for name in names if name):
+        return 'alive'
+    return 'reused'
+
+
+def parse_pid(text):
+    """The pid in a PID file's text, or None when it holds none."""
+    first = text.strip().split('\n', 1)[0].strip() if text else ''
+    return int(first) if first.isdigit() and int(first) > 0 else None
+
+
+def owners_label(holders):
+    """'unit (pid N)' labels, one per distinct holder, sorted."""
+    labels = set()
+    for holder in holders:
+        labels.add('%s (pid %s)' % (holder.get('unit') or holder.get('name') or '?', holder['pid']))
+    return sorted(labels)
+
+
+def _distinct_owners(holders):
+    return set(holder.get('unit') or 'pid %s' % holder['pid'] for holder in holders)
+
+
+def assess_sqlite(path, mode, holders, companions):
+    """A finding for one SQLite database."""
+    owners = _distinct_owners(holders)
+    if mode == 'wal':
+        risk, protection = 'low', 'WAL journal'
+        reason = 'WAL lets readers work beside one writer; writers still need busy_timeout'
+    elif len(owners) > 1:
+        risk, protection = 'critical', 'none'
+        reason = ('rollback journal opened by %d owners: a writer locks out every reader and writer, '
+                  'so the others fail with "database is locked"' % len(owners))
+    else:
+        risk, protection = 'medium', 'none'
+        reason = 'rollback journal: a second process (cron job, agent, backup) would lock out the owner'
+    return {
+        'type': 'sqlite', 'path': path, 'journal_mode': mode, 'companions': companions,
+        'holders': holders, 'owners': owners_label(holders), 'risk': risk, 'reason': reason,
+        'protection': protection,
+    }
+
+
+def assess_lock(path, locks, holders):
+    """A finding for one locked file (``locks`` non-empty) or a lock file nobody holds."""
+    if locks:
+        waiting = [lock for lock in locks if lock['blocked']]
+        kinds = sorted(set(lock['kind'] for lock in locks))
+        risk = 'medium' if waiting else 'low'
+        reason = ('%d process(es) wait for the lock' % len(waiting)) if waiting else 'held, nobody waits'
+        protection = '%s lock' % '/'.join(kinds)
+    else:
+        risk, protection = 'medium', 'none'
+        reason = 'lock file that nobody holds: a stale lock a careful program may wait on forever'
+    return {
+        'type': 'lock', 'path': path, 'holders': holders, 'owners': owners_label(holders), 'risk': risk,
+        'reason': reason, 'protection': protection,
+        'lock_pids': sorted(set(lock['pid'] for lock in locks)),
+    }
+
+
+def assess_pid_file(path, pid, status, process):
+    """A finding for one PID file."""
+    if status == 'alive':
+        risk, reason = 'low', 'pid %s is alive and runs the expected program' % pid
+    elif status == 'reused':
+        risk = 'critical'
+        reason = ('pid %s now belongs to %s: whoever trusts this file signals the wrong process'
+                  % (pid, (process or {}).get('name')))
+    else:
+        risk = 'medium'
+        reason = ('pid %s is dead: a start script may refuse to start, or a new process may take the pid'
+                  % pid if pid else 'the file holds no pid')
+    return {
+        'type': 'pidfile', 'path': path, 'pid': pid, 'status': status, 'stale': status != 'alive',
+        'holders': [], 'owners': [], 'risk': risk, 'reason': reason,
+        'protection': 'stale-PID check' if status == 'alive' else 'none',
+    }
+
+
+def assess_shared_path(path, holders, writers, kind):
+    """A finding for a file or temp path used by two or more processes."""
+    owners = _distinct_owners(holders)
+    writing_owners = _distinct_owners(writers)
+    if len(writing_owners) > 1 and any(writer['writing'] == 'write' for writer in writers):
+        risk = 'critical'
+        reason = 'written by %d owners at once: their writes overwrite each other' % len(writing_owners)
+    elif len(writing_owners) > 1:
+        risk = 'medium'
+        reason = 'appended to by %d owners: their lines can interleave' % len(writing_owners)
+    elif len(owners) > 1 and kind == 'temp':
+        risk = 'medium'
+        reason = 'fixed path in a shared temp directory used by %d owners; per-process temp dirs avoid it' % len(owners)
+    else:
+        risk = 'low'
+        reason = 'used by %d processes of one owner' % len(set(holder['pid'] for holder in holders))
+    return {
+        'type': 'shared-' + kind, 'path': path, 'holders': holders, 'owners': owners_label(holders),
+        'writers': owners_label(writers), 'risk': risk, 'reason': reason, 'protection': 'none',
+    }
+
+
+def sort_findings(findings):
+    return sorted(findings, key=lambda finding: (RISK_ORDER[finding['risk']], finding['type'], finding['path']))
+
+
+def in_shared_temp(path):
+    return any(path == top or path.startswith(top + '/') for top in SHARED_TEMP_DIRS)
+
+
+# Gatherers: the only part of this file that reads the host.
+
+def read_text(path, mode='r', size=-1):
+    try:
+        with open(path, mode) as handle:
+            return handle.read(size)
+    except (IOError, OSError):
+        return None
+
+
+def _is_plain_path(target):
+    return (target.startswith('/') and not target.endswith(' (deleted)')
+            and not target.startswith(('/proc/', '/dev/', '/sys/', '/memfd:')))
+
+
+def scan_open_files(describe, proc='/proc', skip_pids=()):
+    """Map each regular path to the processes that have it open, or use it as cwd in a temp dir.
+
+    ``describe(pid)`` returns a process's name and unit. Each holder is
+    ``{pid, name, unit, writing, cwd}``, ``writing`` being ``write``,
+    ``append`` or None. Processes in another mount namespace (containers)
+    are left out: their paths are not this host's. Also returns whether
+    every process could be read.
+    """
+    paths = {}
+    complete = True
+    own_mounts = _namespace(os.path.join(proc, 'self'))
+    for name in os.listdir(proc):
+        if not name.isdigit() or int(name) in skip_pids:
+            continue
+        pid = int(name)
+        base = os.path.join(proc, name)
+        try:
+            fds = os.listdir(os.path.join(base, 'fd'))
+        except (IOError, OSError) as error:
+            if error.errno in (errno.EACCES, errno.EPERM):
+                complete = False
+            continue
+        if own_mounts and _namespace(base) not in (own_mounts, None):
+            continue
+        seen = {}
+        for fd in fds:
+            try:
+                target = os.readlink(os.path.join(base, 'fd', fd))
+            except (IOError, OSError):
+                continue
+            if not _is_plain_path(target):
+                continue
+            writing = write_mode(fdinfo_flags(read_text(os.path.join(base, 'fdinfo', fd)) or ''))
+            seen[target] = seen.get(target) or writing
+        try:
+            cwd = os.readlink(os.path.join(base, 'cwd'))
+        except (IOError, OSError):
+            cwd = None
+        if cwd and _is_plain_path(cwd) and in_shared_temp(cwd) and cwd not in SHARED_TEMP_DIRS:
+            seen.setdefault(cwd, None)
+        if not seen:
+            continue
+        who = describe(pid)
+        for target, writing in seen.items():
+            paths.setdefault(target, []).append({
+                'pid': pid, 'name': who.get('name'), 'unit': who.get('unit'),
+                'writing': writing, 'cwd': target == cwd,
+            })
+    return paths, complete
+
+
+def _namespace(base):
+    try:
+        return os.readlink(os.path.join(base, 'ns', 'mnt'))
+    except (IOError, OSError):
+        return None
+
+
+def walk_files(roots, max_depth, max_files, want):
+    """Paths under ``roots`` (depth and count bounded) for which ``want(path)`` holds.
+
+    Returns ``(paths, truncated)``. Symlinks are not followed.
+    """
+    found = []
+    visited = 0
+    for root in roots:
+        root = root.rstrip('/') or '/'
+        base_depth = root.count('/')
+        for directory, subdirs, files in os.walk(root):
+            if directory.count('/') - base_depth >= max_depth:
+                subdirs[:] = []
+            for name in sorted(files):
+                visited += 1
+                if visited > max_files:
+                    return found, True
+                path = os.path.join(directory, name)
+                if not os.path.islink(path) and want(path):
+                    found.append(path)
+    return found, False
+
+
+def read_sqlite_mode(path):
+    header = read_text(path, 'rb', SQLITE_HEADER_SIZE)
+    return sqlite_journal_mode(header) if header else None
+
+
+def file_identity(path):
+    try:
+        info = os.stat(path)
+    except (IOError, OSError):
+        return None
+    return (info.st_dev, info.st_ino)

@@ -1,0 +1,276 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) qwf.collision_guard contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: file_usage_info
+short_description: Find the files processes share on a host, with the risk of each and what protects it
+version_added: 0.1.0
+description:
+  - Looks at the files processes have open and at the files under O(paths), and reports four kinds of findings.
+  - C(sqlite), a SQLite database found by its header magic, with its journal mode from the header
+    (rollback or WAL), whether C(-wal), C(-shm) or C(-journal) files sit beside it, and the processes
+    and units that have it open.
+  - C(lock), a file locked through C(flock) or C(fcntl) with its holders from C(/proc/locks), or a
+    C(*.lock)/C(*.lck) file that nobody holds.
+  - C(pidfile), a C(*.pid) file under O(pid_file_paths) or O(paths), with its pid, whether that pid is
+    alive, and whether the live process is the expected program. A file is stale when its pid is dead
+    or reused by another program.
+  - C(shared-temp), a fixed path under C(/tmp) or C(/var/tmp) used (open, or as working directory) by two
+    or more processes; C(shared-file), any other file opened for writing by two or more processes.
+  - Each finding carries a C(risk) (V(critical), V(medium) or V(low)) with its C(reason) written out,
+    and C(protection), what already protects it, or V(none).
+author:
+  - Collision Guard maintainers (@qwf)
+attributes:
+  check_mode:
+    support: full
+    description: Read-only; it runs the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+  platform:
+    support: full
+    platforms: posix
+    description: Linux with C(/proc); run as root to see every process.
+options:
+  paths:
+    description:
+      - Directories searched for SQLite databases, lock files and PID files, besides the files processes have open.
+    type: list
+    elements: path
+    default: [/var/lib, /srv, /opt, /home, /tmp, /var/tmp]
+  pid_file_paths:
+    description:
+      - Directories searched for C(*.pid) files.
+    type: list
+    elements: path
+    default: [/run]
+  max_depth:
+    description:
+      - How many directory levels below each of O(paths) and O(pid_file_paths) are searched.
+    type: int
+    default: 4
+  max_files:
+    description:
+      - How many files the search looks at in all before it stops and sets RV(truncated).
+    type: int
+    default: 20000
+"""
+
+EXAMPLES = r"""
+- name: Find shared files
+  qwf.collision_guard.file_usage_info:
+  register: files
+
+- name: Show the critical ones
+  ansible.builtin.debug:
+    msg: "{{ files.findings | selectattr('risk', 'equalto', 'critical') | map(attribute='path') | list }}"
+
+- name: Look only at an application's directory, deeper
+  qwf.collision_guard.file_usage_info:
+    paths: [/srv/app]
+    max_depth: 8
+"""
+
+RETURN = r"""
+findings:
+  description: One entry per shared resource, the most risky first.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    type:
+      description: V(sqlite), V(lock), V(pidfile), V(shared-temp) or V(shared-file).
+      returned: always
+      type: str
+      sample: sqlite
+    path:
+      description: The file or directory.
+      returned: always
+      type: str
+      sample: /var/lib/app/state.db
+    risk:
+      description: V(critical), V(medium) or V(low).
+      returned: always
+      type: str
+      sample: critical
+    reason:
+      description: Why the finding has that risk.
+      returned: always
+      type: str
+      sample: 'rollback journal opened by 2 owners: a writer locks out every reader and writer'
+    protection:
+      description: What already protects the resource (V(WAL journal), a lock kind, V(stale-PID check)), or V(none).
+      returned: always
+      type: str
+      sample: none
+    owners:
+      description: The units (or process names) and pids that use the resource.
+      returned: always
+      type: list
+      elements: str
+      sample: ["app.service (pid 812)", "cron.service (pid 4410)"]
+    holders:
+      description: The processes that use the resource, with C(pid), C(name), C(unit), C(writing) and C(cwd).
+      returned: always
+      type: list
+      elements: dict
+      sample: [{pid: 812, name: python3, unit: app.service, writing: true, cwd: false}]
+    journal_mode:
+      description: For C(sqlite), V(wal) or V(rollback), read from the database header.
+      returned: when type is sqlite
+      type: str
+      sample: wal
+    companions:
+      description: For C(sqlite), which of C(-wal), C(-shm) and C(-journal) exist beside the database.
+      returned: when type is sqlite
+      type: list
+      elements: str
+      sample: ["-wal", "-shm"]
+    lock_pids:
+      description: For C(lock), the pids that hold or wait for the lock in C(/proc/locks).
+      returned: when type is lock
+      type: list
+      elements: int
+      sample: [812]
+    pid:
+      description: For C(pidfile), the pid the file holds, or null.
+      returned: when type is pidfile
+      type: int
+      sample: 4242
+    status:
+      description: For C(pidfile), V(alive), V(dead) or V(reused).
+      returned: when type is pidfile
+      type: str
+      sample: dead
+    stale:
+      description: For C(pidfile), whether the file is stale (its pid dead or reused).
+      returned: when type is pidfile
+      type: bool
+      sample: true
+    writers:
+      description: For C(shared-temp) and C(shared-file), the holders that have the file open for writing.
+      returned: when type is shared-temp or shared-file
+      type: list
+      elements: str
+      sample: ["app.service (pid 812)"]
+truncated:
+  description: Whether the search stopped at O(max_files) before it saw everything.
+  returned: always
+  type: bool
+  sample: false
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.qwf.collision_guard.plugins.module_utils import _files
+from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import cgroup_root, describe_process
+
+COMPANION_SUFFIXES = ('-wal', '-shm', '-journal')
+LOCK_SUFFIXES = ('.lock', '.lck')
+
+
+def looks_like_database(path):
+    if path.endswith(COMPANION_SUFFIXES + LOCK_SUFFIXES + ('.pid',)):
+        return False
+    try:
+        return os.path.isfile(path) and os.path.getsize(path) >= _files.SQLITE_HEADER_SIZE
+    except OSError:
+        return False
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            paths=dict(type='list', elements='path', default=['/var/lib', '/srv', '/opt', '/home', '/tmp', '/var/tmp']),
+            pid_file_paths=dict(type='list', elements='path', default=['/run']),
+            max_depth=dict(type='int', default=4),
+            max_files=dict(type='int', default=20000),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params['max_depth'] < 0 or params['max_files'] < 1:
+        module.fail_json(msg='Cannot search: max_depth must be 0 or more and max_files 1 or more, got %d and %d'
+                         % (params['max_depth'], params['max_files']))
+
+    root = cgroup_root()
+    described = {}
+
+    def describe(pid):
+        if pid not in described:
+            described[pid] = describe_process(pid, root)
+        return described[pid]
+
+    open_files, complete = _files.scan_open_files(describe, skip_pids=(os.getpid(), os.getppid()))
+    walked, truncated = _files.walk_files(
+        params['paths'], params['max_depth'], params['max_files'],
+        lambda path: path.endswith(LOCK_SUFFIXES + ('.pid',)) or looks_like_database(path))
+    pid_walk, pid_truncated = _files.walk_files(
+        params['pid_file_paths'], params['max_depth'], params['max_files'], lambda path: path.endswith('.pid'))
+
+    findings = []
+    claimed = set()
+
+    for path in sorted(set(p for p in open_files if looks_like_database(p)) | set(p for p in walked if looks_like_database(p))):
+        mode = _files.read_sqlite_mode(path)
+        if mode is None:
+            continue
+        companions = [suffix for suffix in COMPANION_SUFFIXES if os.path.exists(path + suffix)]
+        claimed.update([path] + [path + suffix for suffix in COMPANION_SUFFIXES])
+        findings.append(_files.assess_sqlite(path, mode, open_files.get(path, []), companions))
+
+    by_identity = {}
+    for path in open_files:
+        identity = _files.file_identity(path)
+        if identity:
+            by_identity.setdefault(identity, path)
+    locks_by_path = {}
+    for lock in _files.parse_proc_locks(_files.read_text('/proc/locks') or ''):
+        path = by_identity.get((lock['device'], lock['inode']))
+        if path and path not in claimed:
+            locks_by_path.setdefault(path, []).append(lock)
+    for path in sorted(set(locks_by_path) | set(p for p in walked if p.endswith(LOCK_SUFFIXES))):
+        if path in claimed:
+            continue
+        claimed.add(path)
+        findings.append(_files.assess_lock(path, locks_by_path.get(path, []), open_files.get(path, [])))
+
+    for path in sorted(set(pid_walk) | set(p for p in walked if p.endswith('.pid'))):
+        if path in claimed:
+            continue
+        claimed.add(path)
+        pid = _files.parse_pid(_files.read_text(path, size=64) or '')
+        process = describe(pid) if pid and os.path.exists('/proc/%d' % pid) else None
+        expected = os.path.basename(path)[:-len('.pid')]
+        status = _files.pid_file_status(pid, process, expected)
+        findings.append(_files.assess_pid_file(path, pid, status, process))
+
+    for path in sorted(open_files):
+        holders = open_files[path]
+        if path in claimed or len(set(holder['pid'] for holder in holders)) < 2:
+            continue
+        writers = [holder for holder in holders if holder['writing']]
+        if _files.in_shared_temp(path):
+            findings.append(_files.assess_shared_path(path, holders, writers, 'temp'))
+        elif len(set(writer['pid'] for writer in writers)) > 1:
+            findings.append(_files.assess_shared_path(path, holders, writers, 'file'))
+
+    if not complete:
+        module.warn('Some processes could not be inspected (run as root to see them); their files are missing.')
+    if truncated or pid_truncated:
+        module.warn('The search stopped after max_files=%d files; raise it, or narrow paths.' % params['max_files'])
+    module.exit_json(changed=False, findings=_files.sort_findings(findings), truncated=truncated or pid_truncated)
+
+
+if __name__ == '__main__':
+    main()
