@@ -10,7 +10,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-.PHONY: test demo demo-down units sanity lint molecule collection venv clean
+.PHONY: test demo demo-down units sanity lint molecule bench collection venv clean
 
 test: venv
 	scripts/test.sh
@@ -53,6 +53,10 @@ molecule: venv collection
 	export COLLISION_GUARD_IMAGE_DEBIAN12="$$(scripts/image-for.sh bookworm)"; \
 	export COLLISION_GUARD_IMAGE_DEBIAN13="$$(scripts/image-for.sh trixie)"; \
 	molecule test --all
+
+# Speed against ss and listen_ports_facts on this host; prints a table.
+bench: venv collection
+	PYTHONPATH=$(COLLECTIONS) python bench/port_discovery.py
 
 clean:
 	rm -rf .venv .cache tests/output
