@@ -73,20 +73,14 @@ def _validate_entry(index, entry, where, problems):
     for key in sorted(set(entry) - set(ENTRY_KEYS), key=str):
         problems.append('%s: unknown key %r (known keys: %s)' % (here, key, ', '.join(ENTRY_KEYS)))
 
-    port = unit = None
-    if 'port' not in entry:
-        problems.append('%s.port: missing' % here)
-    else:
-        port, problem = _port_problem(entry['port'])
+    required = {}
+    for key, check in (('port', _port_problem), ('service', _service_problem)):
+        if key not in entry:
+            problems.append('%s.%s: missing' % (here, key))
+            continue
+        required[key], problem = check(entry[key])
         if problem:
-            problems.append('%s.port: %r %s' % (here, entry['port'], problem))
-
-    if 'service' not in entry:
-        problems.append('%s.service: missing' % here)
-    else:
-        unit, problem = _service_problem(entry['service'])
-        if problem:
-            problems.append('%s.service: %r %s' % (here, entry['service'], problem))
+            problems.append('%s.%s: %r %s' % (here, key, entry[key], problem))
 
     protocol = entry.get('protocol', DEFAULT_PROTOCOL)
     if protocol not in PROTOCOLS:
@@ -100,7 +94,7 @@ def _validate_entry(index, entry, where, problems):
 
     if len(problems) > bad_before:
         return None
-    return {'port': port, 'service': unit, 'protocol': protocol, 'notes': notes}
+    return {'port': required['port'], 'service': required['service'], 'protocol': protocol, 'notes': notes}
 
 
 def validate_registry(registry, where='collision_guard_registry'):

@@ -22,17 +22,8 @@ description:
     its results to files.
 author:
   - Collision Guard maintainers (@qwf)
-attributes:
-  check_mode:
-    support: full
-    description: It only computes, so it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
-  platform:
-    support: full
-    platforms: all
-    description: Runs on the controller.
+extends_documentation_fragment:
+  - qwf.collision_guard.attributes.controller
 options:
   hosts:
     description:

@@ -28,17 +28,8 @@ description:
     and C(protection), what already protects it, or V(none).
 author:
   - Collision Guard maintainers (@qwf)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux with C(/proc); run as root to see every process.
+extends_documentation_fragment:
+  - qwf.collision_guard.attributes.info_module
 options:
   paths:
     description:

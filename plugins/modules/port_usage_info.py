@@ -24,17 +24,8 @@ description:
     whether a C([::]) socket also takes IPv4, and the owner's unit and container are named.
 author:
   - Collision Guard maintainers (@qwf)
-attributes:
-  check_mode:
-    support: full
-    description: Read-only; it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
-  platform:
-    support: full
-    platforms: posix
-    description: Linux with C(/proc).
+extends_documentation_fragment:
+  - qwf.collision_guard.attributes.info_module
 options:
   port:
     description:

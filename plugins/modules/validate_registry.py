@@ -21,17 +21,8 @@ description:
   - This is an action plugin; it never contacts the target host.
 author:
   - Collision Guard maintainers (@qwf)
-attributes:
-  check_mode:
-    support: full
-    description: Validation changes nothing, so it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
-  platform:
-    support: full
-    platforms: all
-    description: Runs on the controller.
+extends_documentation_fragment:
+  - qwf.collision_guard.attributes.controller
 options:
   registry:
     description:

@@ -25,10 +25,10 @@ author:
 attributes:
   check_mode:
     support: full
-    description: Read-only; it waits the same in check mode.
+    description: With O(restart=true) it restarts nothing and reports the port as it is; otherwise it only reads.
   diff_mode:
     support: none
-    description: Nothing changes, so there is no diff.
+    description: Nothing is written, so there is no diff.
   platform:
     support: full
     platforms: posix
