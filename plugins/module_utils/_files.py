@@ -118,8 +118,21 @@ def owners_label(holders):
     return sorted(labels)
 
 
+def _owner_key(holder):
+    """Who is behind a process: its systemd unit, else its login session, else the process itself.
+
+    Processes of one shell session or one service share files on purpose
+    (a pipeline's output, a worker pool's log); only different owners collide.
+    """
+    if holder.get('unit'):
+        return holder['unit']
+    if holder.get('session'):
+        return 'session %s' % holder['session']
+    return 'pid %s' % holder['pid']
+
+
 def _distinct_owners(holders):
-    return set(holder.get('unit') or 'pid %s' % holder['pid'] for holder in holders)
+    return set(_owner_key(holder) for holder in holders)
 
 
 def assess_sqlite(path, mode, holders, companions):
@@ -270,7 +283,7 @@ def scan_open_files(describe, proc='/proc', skip_pids=()):
         who = describe(pid)
         for target, writing in seen.items():
             paths.setdefault(target, []).append({
-                'pid': pid, 'name': who.get('name'), 'unit': who.get('unit'),
+                'pid': pid, 'name': who.get('name'), 'unit': who.get('unit'), 'session': who.get('session'),
                 'writing': writing, 'cwd': target == cwd,
             })
     return paths, complete

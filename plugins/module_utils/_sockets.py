@@ -100,12 +100,13 @@ def parse_cmdline(raw):
 
 
 def parse_status(text):
-    """The fields of /proc/PID/status this collection uses: ppid and real uid."""
+    """The fields of /proc/PID/status this collection uses: ppid, real uid and session id."""
     fields = dict(line.split(':', 1) for line in text.splitlines() if ':' in line)
-    return {
-        'ppid': int(fields['PPid'].split()[0]) if 'PPid' in fields else None,
-        'uid': int(fields['Uid'].split()[0]) if 'Uid' in fields else None,
-    }
+
+    def first_number(key):
+        return int(fields[key].split()[0]) if fields.get(key, '').split() else None
+
+    return {'ppid': first_number('PPid'), 'uid': first_number('Uid'), 'session': first_number('NSsid')}
 
 
 def dual_stack(sock):
@@ -199,6 +200,7 @@ def describe_process(pid, cgroup_root='', proc='/proc'):
     return {
         'pid': pid,
         'ppid': status['ppid'],
+        'session': status['session'],
         'name': (_read(os.path.join(base, 'comm')) or '').strip() or None,
         'user': _user_name(status['uid']) if status['uid'] is not None else None,
         'cmdline': parse_cmdline(raw_cmdline.decode('utf-8', 'replace')) if raw_cmdline else [],
@@ -208,7 +210,7 @@ def describe_process(pid, cgroup_root='', proc='/proc'):
     }
 
 
-NO_OWNER = {'pid': None, 'ppid': None, 'name': None, 'user': None, 'cmdline': [], 'exe': None,
+NO_OWNER = {'pid': None, 'ppid': None, 'session': None, 'name': None, 'user': None, 'cmdline': [], 'exe': None,
             'unit': None, 'container': None}
 
 

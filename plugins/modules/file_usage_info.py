@@ -103,17 +103,19 @@ findings:
       type: str
       sample: none
     owners:
-      description: The units (or process names) and pids that use the resource.
+      description: The units (or process names) and pids that use the resource. Processes of one unit, or of one
+        login session, count as one owner when the risk is judged.
       returned: always
       type: list
       elements: str
       sample: ["app.service (pid 812)", "cron.service (pid 4410)"]
     holders:
-      description: The processes that use the resource, with C(pid), C(name), C(unit), C(writing) and C(cwd).
+      description: The processes that use the resource, with C(pid), C(name), C(unit), C(session), C(writing)
+        (V(write), V(append) or null) and C(cwd).
       returned: always
       type: list
       elements: dict
-      sample: [{pid: 812, name: python3, unit: app.service, writing: true, cwd: false}]
+      sample: [{pid: 812, name: python3, unit: app.service, session: 812, writing: write, cwd: false}]
     journal_mode:
       description: For C(sqlite), V(wal) or V(rollback), read from the database header.
       returned: when type is sqlite

@@ -141,6 +141,11 @@ listeners:
       returned: always
       type: int
       sample: 1
+    session:
+      description: The process's session id, which groups the processes of one login or one daemon.
+      returned: always
+      type: int
+      sample: 4242
     name:
       description: The process name from C(/proc/PID/comm).
       returned: always
@@ -187,6 +192,7 @@ listeners:
       dual_stack: false
       pid: 4242
       ppid: 1
+      session: 4242
       name: python3
       user: root
       cmdline: [python3, /usr/local/bin/sms-webhook]

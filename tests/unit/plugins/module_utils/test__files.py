@@ -109,7 +109,9 @@ def test_assess_pid_file(status, risk, stale):
     ([holder(1, 'a.service', 'append'), holder(2, 'b.service', 'append')], 'file', 'medium'),
     ([holder(1, 'a.service'), holder(2, 'b.service')], 'temp', 'medium'),
     ([holder(1, 'a.service', 'write'), holder(2, 'a.service', 'write')], 'file', 'low'),
-], ids=['two-writers', 'two-appenders', 'temp-two-owners', 'one-owner'])
+    ([dict(holder(1, None, 'write'), session=7), dict(holder(2, None, 'write'), session=7)], 'file', 'low'),
+    ([dict(holder(1, None, 'write'), session=7), dict(holder(2, None, 'write'), session=8)], 'file', 'critical'),
+], ids=['two-writers', 'two-appenders', 'temp-two-owners', 'one-owner', 'one-session', 'two-sessions'])
 def test_assess_shared_path(holders, kind, risk):
     writers = [item for item in holders if item['writing']]
     assert _files.assess_shared_path('/tmp/x', holders, writers, kind)['risk'] == risk

@@ -62,8 +62,8 @@ def test_dual_stack(family, address, v6only, expected):
 
 
 def test_parse_status(fixture_text):
-    assert parse_status(fixture_text('proc_status.txt')) == {'ppid': 1, 'uid': 65534}
-    assert parse_status('') == {'ppid': None, 'uid': None}
+    assert parse_status(fixture_text('proc_status.txt')) == {'ppid': 1, 'uid': 65534, 'session': 4100}
+    assert parse_status('') == {'ppid': None, 'uid': None, 'session': None}
 
 
 @pytest.mark.parametrize('hex_address, family, text', [
