@@ -109,6 +109,25 @@ def parse_status(text):
     return {'ppid': first_number('PPid'), 'uid': first_number('Uid'), 'session': first_number('NSsid')}
 
 
+def parse_local_addresses(fib_trie):
+    """The IPv4 addresses a network namespace owns, from its /proc/net/fib_trie."""
+    addresses = set()
+    previous = ''
+    for line in fib_trie.splitlines():
+        if line.strip() == '/32 host LOCAL' and previous.strip().startswith('|-- '):
+            addresses.add(previous.strip()[4:])
+        previous = line
+    return addresses
+
+
+def docker_proxy_target(cmdline):
+    """The container address a docker-proxy forwards to, from its command line, or None."""
+    for flag, value in zip(cmdline, cmdline[1:]):
+        if flag == '-container-ip':
+            return value
+    return None
+
+
 def dual_stack(sock):
     """True when an IPv6 socket on the wildcard address also takes IPv4 traffic.
 
@@ -210,6 +229,23 @@ def describe_process(pid, cgroup_root='', proc='/proc'):
     }
 
 
+def container_addresses(proc='/proc'):
+    """Map each container's IPv4 address to the container's id, one process read per container."""
+    addresses = {}
+    seen = set()
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        container = container_from_cgroup(cgroup_path(_read(os.path.join(proc, name, 'cgroup')) or ''))
+        if not container or container in seen:
+            continue
+        seen.add(container)
+        for address in parse_local_addresses(_read(os.path.join(proc, name, 'net', 'fib_trie')) or ''):
+            if not address.startswith('127.'):
+                addresses[address] = container
+    return addresses
+
+
 NO_OWNER = {'pid': None, 'ppid': None, 'session': None, 'name': None, 'user': None, 'cmdline': [], 'exe': None,
             'unit': None, 'container': None}
 
@@ -240,6 +276,13 @@ def read_listeners(port=None, protocol=None, include_non_listening=False, proc='
                     described[pid] = describe_process(pid, root, proc)
                 entry.update(described[pid])
             listeners.append(entry)
+    # docker-proxy runs on the host for a published port; the container it
+    # serves is the one that owns the address it forwards to.
+    proxies = [item for item in listeners if item['name'] == 'docker-proxy' and not item['container']]
+    if proxies:
+        by_address = container_addresses(proc)
+        for item in proxies:
+            item['container'] = by_address.get(docker_proxy_target(item['cmdline']))
     listeners.sort(key=lambda item: (item['protocol'], item['port'], item['family'], item['address'],
                                      item['remote_address'], item['remote_port'], item['pid'] or 0))
     return listeners, complete

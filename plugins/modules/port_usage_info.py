@@ -45,8 +45,8 @@ options:
 notes:
   - Without root, the sockets of other users' processes are still listed, with C(pid=null), and a warning says why.
     In a container, root also needs C(CAP_SYS_PTRACE) to see other users' processes.
-  - A C(docker-proxy) owner is reported with its own pid and command line, which name the container's address
-    (C(-container-ip)); the container id itself is known only to the Docker daemon.
+  - For a C(docker-proxy) owner (a port Docker publishes), C(container) is the container that owns the address
+    the proxy forwards to.
 """
 
 EXAMPLES = r"""
@@ -174,7 +174,8 @@ listeners:
       type: str
       sample: sms-webhook.service
     container:
-      description: The id of the container the process runs in (docker, podman, containerd, CRI-O), or null.
+      description: The id of the container the process runs in (docker, podman, containerd, CRI-O), or, for
+        C(docker-proxy), the container it forwards to; null otherwise.
       returned: always
       type: str
       sample: null

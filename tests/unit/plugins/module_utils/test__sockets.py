@@ -11,7 +11,9 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
     decode_address,
+    docker_proxy_target,
     dual_stack,
+    parse_local_addresses,
     parse_cmdline,
     parse_proc_net,
     parse_status,
@@ -89,3 +91,18 @@ def test_socket_inode(link, inode):
 def test_parse_cmdline():
     assert parse_cmdline('python3\0-m\0http.server\0008765\0') == ['python3', '-m', 'http.server', '8765']
     assert parse_cmdline('') == []
+
+
+def test_parse_local_addresses(fixture_text):
+    addresses = parse_local_addresses(fixture_text('fib_trie_container.txt'))
+    assert '127.0.0.1' in addresses
+    assert any(address.startswith('172.17.') for address in addresses)
+    assert not any(address.endswith('.0') or address.endswith('.255') for address in addresses)
+
+
+def test_docker_proxy_target():
+    cmdline = ['/usr/bin/docker-proxy', '-proto', 'tcp', '-host-ip', '0.0.0.0', '-host-port', '18080',
+               '-container-ip', '172.17.0.4', '-container-port', '8000']
+    assert docker_proxy_target(cmdline) == '172.17.0.4'
+    assert docker_proxy_target(['python3', '-m', 'http.server']) is None
+    assert docker_proxy_target([]) is None
