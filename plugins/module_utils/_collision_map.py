@@ -45,6 +45,7 @@ def port_rows(host, listeners, registry, protected):
         owners = sorted(set(_owner_label(holder) for holder in holders))
         addresses = sorted(set(('[%s]' % h['address']) if h['family'] == 'ipv6' else h['address'] for h in holders))
         entry = registered.get((protocol, port))
+        socket_unit = all(owner.endswith('.socket') for owner in owners)
         guarded = entry is not None and entry['service'] in present and not present[entry['service']]['changed']
         if entry is not None and owners == [entry['service']]:
             risk = 'low' if guarded else 'medium'
@@ -54,7 +55,7 @@ def port_rows(host, listeners, registry, protected):
             risk = 'critical'
             reason = ('registered to %s but held by %s: the next start of %s fails'
                       % (entry['service'], ', '.join(owners), entry['service']))
-        elif all(owner.endswith('.socket') for owner in owners):
+        elif socket_unit:
             risk, reason = 'low', 'held by systemd for a socket unit'
         elif all(owner.endswith('.service') for owner in owners):
             risk, reason = 'medium', 'no registered owner: anything can take it while the service is down'
@@ -62,7 +63,7 @@ def port_rows(host, listeners, registry, protected):
             risk, reason = 'medium', 'held by an ad-hoc process (a session, a script or an agent), not a service'
         if guarded:
             protection = 'port-cleanup drop-in'
-        elif owners and all(owner.endswith('.socket') for owner in owners):
+        elif socket_unit:
             protection = 'socket unit'
         else:
             protection = 'none'

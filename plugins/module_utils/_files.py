@@ -16,9 +16,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import os
 import re
+
+from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
+    fd_targets,
+    process_describer,
+    process_dirs,
+    read_text,
+)
 
 SQLITE_MAGIC = b'SQLite format 3\x00'
 SQLITE_HEADER_SIZE = 100
@@ -27,6 +33,9 @@ O_WRONLY = 0o1
 O_RDWR = 0o2
 O_APPEND = 0o2000
 SHARED_TEMP_DIRS = ('/tmp', '/var/tmp')
+COMPANION_SUFFIXES = ('-wal', '-shm', '-journal')
+LOCK_SUFFIXES = ('.lock', '.lck')
+PID_SUFFIX = '.pid'
 RISK_ORDER = {'critical': 0, 'medium': 1, 'low': 2}
 _LOCK_LINE = re.compile(
     r'^\d+:\s+(?:->\s+)?(?P<kind>\S+)\s+(?P<mode>\S+)\s+(?P<access>\S+)\s+(?P<pid>-?\d+)\s+'
@@ -224,14 +233,6 @@ def in_shared_temp(path):
 
 # Gatherers: the only part of this file that reads the host.
 
-def read_text(path, mode='r', size=-1):
-    try:
-        with open(path, mode) as handle:
-            return handle.read(size)
-    except (IOError, OSError):
-        return None
-
-
 def _is_plain_path(target):
     return (target.startswith('/') and not target.endswith(' (deleted)')
             and not target.startswith(('/proc/', '/dev/', '/sys/', '/memfd:')))
@@ -249,29 +250,19 @@ def scan_open_files(describe, proc='/proc', skip_pids=()):
     paths = {}
     complete = True
     own_mounts = _namespace(os.path.join(proc, 'self'))
-    for name in os.listdir(proc):
-        if not name.isdigit() or int(name) in skip_pids:
-            continue
-        pid = int(name)
-        base = os.path.join(proc, name)
+    for pid, base in process_dirs(proc, skip_pids):
         try:
-            fds = os.listdir(os.path.join(base, 'fd'))
-        except (IOError, OSError) as error:
-            if error.errno in (errno.EACCES, errno.EPERM):
-                complete = False
+            targets = fd_targets(base)
+        except (IOError, OSError):
+            complete = False
             continue
         if own_mounts and _namespace(base) not in (own_mounts, None):
             continue
         seen = {}
-        for fd in fds:
-            try:
-                target = os.readlink(os.path.join(base, 'fd', fd))
-            except (IOError, OSError):
-                continue
-            if not _is_plain_path(target):
-                continue
-            writing = write_mode(fdinfo_flags(read_text(os.path.join(base, 'fdinfo', fd)) or ''))
-            seen[target] = seen.get(target) or writing
+        for fd, target in targets:
+            if _is_plain_path(target):
+                writing = write_mode(fdinfo_flags(read_text(os.path.join(base, 'fdinfo', fd)) or ''))
+                seen[target] = seen.get(target) or writing
         try:
             cwd = os.readlink(os.path.join(base, 'cwd'))
         except (IOError, OSError):
@@ -330,3 +321,77 @@ def file_identity(path):
     except (IOError, OSError):
         return None
     return (info.st_dev, info.st_ino)
+
+
+def looks_like_database(path):
+    """Whether a path may hold a SQLite database: a regular file big enough for the header."""
+    if path.endswith(COMPANION_SUFFIXES + LOCK_SUFFIXES + (PID_SUFFIX,)):
+        return False
+    try:
+        return os.path.isfile(path) and os.path.getsize(path) >= SQLITE_HEADER_SIZE
+    except OSError:
+        return False
+
+
+def find_shared_files(paths, pid_file_paths, max_depth, max_files, skip_pids=(), proc='/proc'):
+    """Every finding on this host, the most risky first.
+
+    Returns ``(findings, complete, truncated)``: whether every process could
+    be read, and whether a search stopped at ``max_files``.
+    """
+    describe = process_describer(proc)
+    open_files, complete = scan_open_files(describe, proc, skip_pids)
+    named = LOCK_SUFFIXES + (PID_SUFFIX,)
+    walked, truncated = walk_files(paths, max_depth, max_files,
+                                   lambda path: path.endswith(named) or looks_like_database(path))
+    pid_walk, pid_truncated = walk_files(pid_file_paths, max_depth, max_files, lambda path: path.endswith(PID_SUFFIX))
+
+    findings = []
+    claimed = set()
+
+    # The walk already kept only files that look like databases or are named as locks or PID files.
+    databases = set(path for path in walked if not path.endswith(named))
+    databases.update(path for path in open_files if looks_like_database(path))
+    for path in sorted(databases):
+        mode = read_sqlite_mode(path)
+        if mode is None:
+            continue
+        companions = [suffix for suffix in COMPANION_SUFFIXES if os.path.exists(path + suffix)]
+        claimed.update([path] + [path + suffix for suffix in COMPANION_SUFFIXES])
+        findings.append(assess_sqlite(path, mode, open_files.get(path, []), companions))
+
+    by_identity = {}
+    for path in open_files:
+        identity = file_identity(path)
+        if identity:
+            by_identity.setdefault(identity, path)
+    locks_by_path = {}
+    for lock in parse_proc_locks(read_text(os.path.join(proc, 'locks')) or ''):
+        path = by_identity.get((lock['device'], lock['inode']))
+        if path and path not in claimed:
+            locks_by_path.setdefault(path, []).append(lock)
+    for path in sorted(set(locks_by_path) | set(p for p in walked if p.endswith(LOCK_SUFFIXES))):
+        if path not in claimed:
+            claimed.add(path)
+            findings.append(assess_lock(path, locks_by_path.get(path, []), open_files.get(path, [])))
+
+    for path in sorted(set(pid_walk) | set(p for p in walked if p.endswith(PID_SUFFIX))):
+        if path in claimed:
+            continue
+        claimed.add(path)
+        pid = parse_pid(read_text(path, size=64) or '')
+        process = describe(pid) if pid and os.path.exists(os.path.join(proc, str(pid))) else None
+        status = pid_file_status(pid, process, os.path.basename(path)[:-len(PID_SUFFIX)])
+        findings.append(assess_pid_file(path, pid, status, process))
+
+    for path in sorted(open_files):
+        holders = open_files[path]
+        if path in claimed or len(set(holder['pid'] for holder in holders)) < 2:
+            continue
+        writers = [holder for holder in holders if holder['writing']]
+        if in_shared_temp(path):
+            findings.append(assess_shared_path(path, holders, writers, 'temp'))
+        elif len(set(writer['pid'] for writer in writers)) > 1:
+            findings.append(assess_shared_path(path, holders, writers, 'file'))
+
+    return sort_findings(findings), complete, truncated or pid_truncated

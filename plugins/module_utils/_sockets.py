@@ -140,10 +140,11 @@ def dual_stack(sock):
     return not sock['v6only']
 
 
-def _read(path, mode='r'):
+def read_text(path, mode='r', size=-1):
+    """A /proc or small file's content, or None when it cannot be read (the process exited, no right)."""
     try:
         with open(path, mode) as handle:
-            return handle.read()
+            return handle.read(size)
     except (IOError, OSError):
         return None
 
@@ -160,34 +161,55 @@ def list_sockets(protocol=None, listening_only=True, proc='/proc'):
             continue
         except (OSError, socket.error):
             pass
-        text = _read(os.path.join(proc, 'net', table))
+        text = read_text(os.path.join(proc, 'net', table))
         if text is not None:
             sockets.extend(parse_proc_net(text, table_protocol, family, listening_only))
     return sockets
+
+
+def fd_targets(pid_dir):
+    """The (fd, link target) pairs of one process directory under /proc.
+
+    A process that exited meanwhile has none; one whose fds we may not read
+    (another user's, without root) raises OSError, so callers can say their
+    view is incomplete.
+    """
+    fd_dir = os.path.join(pid_dir, 'fd')
+    try:
+        fds = os.listdir(fd_dir)
+    except (IOError, OSError) as error:
+        if error.errno in (errno.EACCES, errno.EPERM):
+            raise
+        return []
+    targets = []
+    for fd in fds:
+        try:
+            targets.append((fd, os.readlink(os.path.join(fd_dir, fd))))
+        except (IOError, OSError):
+            continue
+    return targets
+
+
+def process_dirs(proc='/proc', skip_pids=()):
+    """(pid, directory) of every process under ``proc``."""
+    return [(int(name), os.path.join(proc, name)) for name in os.listdir(proc)
+            if name.isdigit() and int(name) not in skip_pids]
 
 
 def socket_owners(inodes, proc='/proc'):
     """Map socket inode -> sorted pids holding it; also say whether every process could be read."""
     owners = {}
     complete = True
-    for name in os.listdir(proc):
-        if not name.isdigit():
-            continue
-        fd_dir = os.path.join(proc, name, 'fd')
+    for pid, base in process_dirs(proc):
         try:
-            fds = os.listdir(fd_dir)
-        except (IOError, OSError) as error:
-            # A process that exited meanwhile is no loss; one we may not read is.
-            if error.errno in (errno.EACCES, errno.EPERM):
-                complete = False
+            targets = fd_targets(base)
+        except (IOError, OSError):
+            complete = False
             continue
-        for fd in fds:
-            try:
-                inode = socket_inode(os.readlink(os.path.join(fd_dir, fd)))
-            except (IOError, OSError):
-                continue
+        for dummy_fd, target in targets:
+            inode = socket_inode(target)
             if inode in inodes:
-                owners.setdefault(inode, set()).add(int(name))
+                owners.setdefault(inode, set()).add(pid)
     return dict((inode, sorted(pids)) for inode, pids in owners.items()), complete
 
 
@@ -196,7 +218,7 @@ def cgroup_root(proc='/proc'):
 
     PID 1 runs in ``<root>/init.scope``, so its path tells what to strip.
     """
-    return os.path.dirname(cgroup_path(_read(os.path.join(proc, '1', 'cgroup')) or '')) or '/'
+    return os.path.dirname(cgroup_path(read_text(os.path.join(proc, '1', 'cgroup')) or '')) or '/'
 
 
 def _user_name(uid):
@@ -209,9 +231,9 @@ def _user_name(uid):
 def describe_process(pid, cgroup_root='', proc='/proc'):
     """Who a process is: name, user, command line, executable, parent, systemd unit and container."""
     base = os.path.join(proc, str(pid))
-    raw_cmdline = _read(os.path.join(base, 'cmdline'), 'rb')
-    status = parse_status(_read(os.path.join(base, 'status')) or '')
-    path = strip_cgroup_root(cgroup_path(_read(os.path.join(base, 'cgroup')) or ''), cgroup_root)
+    raw_cmdline = read_text(os.path.join(base, 'cmdline'), 'rb')
+    status = parse_status(read_text(os.path.join(base, 'status')) or '')
+    path = strip_cgroup_root(cgroup_path(read_text(os.path.join(base, 'cgroup')) or ''), cgroup_root)
     try:
         exe = os.readlink(os.path.join(base, 'exe'))
     except (IOError, OSError):
@@ -220,13 +242,26 @@ def describe_process(pid, cgroup_root='', proc='/proc'):
         'pid': pid,
         'ppid': status['ppid'],
         'session': status['session'],
-        'name': (_read(os.path.join(base, 'comm')) or '').strip() or None,
+        'name': (read_text(os.path.join(base, 'comm')) or '').strip() or None,
         'user': _user_name(status['uid']) if status['uid'] is not None else None,
         'cmdline': parse_cmdline(raw_cmdline.decode('utf-8', 'replace')) if raw_cmdline else [],
         'exe': exe,
         'unit': unit_from_cgroup(path),
         'container': container_from_cgroup(path),
     }
+
+
+def process_describer(proc='/proc'):
+    """``describe(pid)``, remembering each answer: one /proc read per process however often it is asked."""
+    root = cgroup_root(proc)
+    described = {}
+
+    def describe(pid):
+        if pid not in described:
+            described[pid] = describe_process(pid, root, proc)
+        return described[pid]
+
+    return describe
 
 
 def container_addresses(proc='/proc'):
@@ -236,11 +271,11 @@ def container_addresses(proc='/proc'):
     for name in os.listdir(proc):
         if not name.isdigit():
             continue
-        container = container_from_cgroup(cgroup_path(_read(os.path.join(proc, name, 'cgroup')) or ''))
+        container = container_from_cgroup(cgroup_path(read_text(os.path.join(proc, name, 'cgroup')) or ''))
         if not container or container in seen:
             continue
         seen.add(container)
-        for address in parse_local_addresses(_read(os.path.join(proc, name, 'net', 'fib_trie')) or ''):
+        for address in parse_local_addresses(read_text(os.path.join(proc, name, 'net', 'fib_trie')) or ''):
             if not address.startswith('127.'):
                 addresses[address] = container
     return addresses
@@ -262,8 +297,7 @@ def read_listeners(port=None, protocol=None, include_non_listening=False, proc='
         return [], True
 
     owners, complete = socket_owners(set(sock['inode'] for sock in sockets), proc)
-    root = cgroup_root(proc)
-    described = {}
+    describe = process_describer(proc)
     listeners = []
     for sock in sockets:
         for pid in owners.get(sock['inode']) or [None]:
@@ -272,9 +306,7 @@ def read_listeners(port=None, protocol=None, include_non_listening=False, proc='
             if pid is None:
                 entry.update(NO_OWNER)
             else:
-                if pid not in described:
-                    described[pid] = describe_process(pid, root, proc)
-                entry.update(described[pid])
+                entry.update(describe(pid))
             listeners.append(entry)
     # docker-proxy runs on the host for a published port; the container it
     # serves is the one that owns the address it forwards to.

@@ -165,20 +165,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils import _files
-from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import cgroup_root, describe_process
-
-COMPANION_SUFFIXES = ('-wal', '-shm', '-journal')
-LOCK_SUFFIXES = ('.lock', '.lck')
-
-
-def looks_like_database(path):
-    if path.endswith(COMPANION_SUFFIXES + LOCK_SUFFIXES + ('.pid',)):
-        return False
-    try:
-        return os.path.isfile(path) and os.path.getsize(path) >= _files.SQLITE_HEADER_SIZE
-    except OSError:
-        return False
+from ansible_collections.qwf.collision_guard.plugins.module_utils._files import find_shared_files
 
 
 def main():
@@ -196,73 +183,16 @@ def main():
         module.fail_json(msg='Cannot search: max_depth must be 0 or more and max_files 1 or more, got %d and %d'
                          % (params['max_depth'], params['max_files']))
 
-    root = cgroup_root()
-    described = {}
-
-    def describe(pid):
-        if pid not in described:
-            described[pid] = describe_process(pid, root)
-        return described[pid]
-
-    open_files, complete = _files.scan_open_files(describe, skip_pids=(os.getpid(), os.getppid()))
-    walked, truncated = _files.walk_files(
-        params['paths'], params['max_depth'], params['max_files'],
-        lambda path: path.endswith(LOCK_SUFFIXES + ('.pid',)) or looks_like_database(path))
-    pid_walk, pid_truncated = _files.walk_files(
-        params['pid_file_paths'], params['max_depth'], params['max_files'], lambda path: path.endswith('.pid'))
-
-    findings = []
-    claimed = set()
-
-    for path in sorted(set(p for p in open_files if looks_like_database(p)) | set(p for p in walked if looks_like_database(p))):
-        mode = _files.read_sqlite_mode(path)
-        if mode is None:
-            continue
-        companions = [suffix for suffix in COMPANION_SUFFIXES if os.path.exists(path + suffix)]
-        claimed.update([path] + [path + suffix for suffix in COMPANION_SUFFIXES])
-        findings.append(_files.assess_sqlite(path, mode, open_files.get(path, []), companions))
-
-    by_identity = {}
-    for path in open_files:
-        identity = _files.file_identity(path)
-        if identity:
-            by_identity.setdefault(identity, path)
-    locks_by_path = {}
-    for lock in _files.parse_proc_locks(_files.read_text('/proc/locks') or ''):
-        path = by_identity.get((lock['device'], lock['inode']))
-        if path and path not in claimed:
-            locks_by_path.setdefault(path, []).append(lock)
-    for path in sorted(set(locks_by_path) | set(p for p in walked if p.endswith(LOCK_SUFFIXES))):
-        if path in claimed:
-            continue
-        claimed.add(path)
-        findings.append(_files.assess_lock(path, locks_by_path.get(path, []), open_files.get(path, [])))
-
-    for path in sorted(set(pid_walk) | set(p for p in walked if p.endswith('.pid'))):
-        if path in claimed:
-            continue
-        claimed.add(path)
-        pid = _files.parse_pid(_files.read_text(path, size=64) or '')
-        process = describe(pid) if pid and os.path.exists('/proc/%d' % pid) else None
-        expected = os.path.basename(path)[:-len('.pid')]
-        status = _files.pid_file_status(pid, process, expected)
-        findings.append(_files.assess_pid_file(path, pid, status, process))
-
-    for path in sorted(open_files):
-        holders = open_files[path]
-        if path in claimed or len(set(holder['pid'] for holder in holders)) < 2:
-            continue
-        writers = [holder for holder in holders if holder['writing']]
-        if _files.in_shared_temp(path):
-            findings.append(_files.assess_shared_path(path, holders, writers, 'temp'))
-        elif len(set(writer['pid'] for writer in writers)) > 1:
-            findings.append(_files.assess_shared_path(path, holders, writers, 'file'))
+    # The module's own process and the shell that started it use nothing of interest.
+    findings, complete, truncated = find_shared_files(
+        params['paths'], params['pid_file_paths'], params['max_depth'], params['max_files'],
+        skip_pids=(os.getpid(), os.getppid()))
 
     if not complete:
         module.warn('Some processes could not be inspected (run as root to see them); their files are missing.')
-    if truncated or pid_truncated:
+    if truncated:
         module.warn('The search stopped after max_files=%d files; raise it, or narrow paths.' % params['max_files'])
-    module.exit_json(changed=False, findings=_files.sort_findings(findings), truncated=truncated or pid_truncated)
+    module.exit_json(changed=False, findings=findings, truncated=truncated)
 
 
 if __name__ == '__main__':
