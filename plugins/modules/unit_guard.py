@@ -10,13 +10,17 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: unit_guard
-short_description: Write port-cleanup drop-ins for the registered services present on a host
+short_description: Write the port-cleanup and restart-policy drop-ins of the registered services on a host
 version_added: 0.1.0
 description:
   - For each service in O(registry) that exists on the host, writes
     C(/etc/systemd/system/<unit>.d/port-cleanup.conf). Its C(ExecStartPre) frees the
     service's registered ports before every start, so a process squatting on a port
     cannot make the start fail.
+  - Also writes C(restart-policy.conf) next to it, so a unit whose starts keep failing
+    retries with a delay instead of giving up for good; see O(restart_policy).
+  - A drop-in that is no longer wanted (O(cleanup_method=none), or O(restart_policy.enabled=false))
+    is removed when this collection wrote it, and left alone with a warning otherwise.
   - Entries whose unit does not exist on the host are returned in RV(absent); that is not an error.
   - Writes a file only when its content differs, atomically, with mode C(0644).
   - Does not run C(systemctl daemon-reload); run it when RV(daemon_reload) is true.
@@ -45,11 +49,91 @@ options:
   cleanup_method:
     description:
       - How the drop-in frees a port.
-      - V(fuser) runs C(fuser --kill --namespace PROTOCOL PORT) as root (the C(+) prefix), which sends
-        SIGKILL to every process using the port. It needs the C(psmisc) package.
+      - V(evict) runs the eviction helper that the P(qwf.collision_guard.harden#role) role installs,
+        as root (the C(+) prefix). It sends SIGTERM, then SIGKILL after O(eviction.grace_sec), only to
+        processes that listen on the port, and writes a receipt to the unit's journal. It never kills
+        PID 1, the holder of a C(.socket) unit, another registered service or a process in another
+        network namespace; it fails the start with a message instead.
+      - V(fuser) runs C(fuser --kill --namespace PROTOCOL PORT) as root, which sends SIGKILL to every
+        process using the port, connected clients included, and leaves no receipt. It needs the C(psmisc) package.
+      - V(none) writes no C(port-cleanup.conf), and removes one this collection wrote.
     type: str
-    choices: [fuser]
-    default: fuser
+    choices: [evict, fuser, none]
+    default: evict
+  eviction:
+    description:
+      - Settings of the eviction helper, used when O(cleanup_method=evict).
+    type: dict
+    default: {}
+    suboptions:
+      grace_sec:
+        description:
+          - Seconds between SIGTERM and SIGKILL. From 0.1 to 60.
+        type: float
+        default: 2
+      timeout_sec:
+        description:
+          - The most the helper ever takes, in seconds, longer than O(eviction.grace_sec) and at most 300.
+            It counts against the unit's C(TimeoutStartSec).
+        type: float
+        default: 10
+      helper_dir:
+        description:
+          - Where the helper is installed.
+        type: path
+        default: /usr/local/lib/collision-guard
+      helper_python:
+        description:
+          - The Python that runs the helper, started with C(-I) so the unit's environment cannot redirect it.
+        type: path
+        default: /usr/bin/python3
+  restart_policy:
+    description:
+      - The C(restart-policy.conf) drop-in. It keeps systemd's start limit from failing a unit for good,
+        and spaces its restarts.
+      - C(Restart=) itself is left to the unit unless O(restart_policy.restart) is set. A unit with no
+        C(Restart=) is not restarted automatically; the policy then only governs the start limit.
+    type: dict
+    default: {}
+    suboptions:
+      enabled:
+        description:
+          - Write the drop-in. With V(false), a C(restart-policy.conf) this collection wrote is removed.
+        type: bool
+        default: true
+      start_limit_interval_sec:
+        description:
+          - C(StartLimitIntervalSec=). V(0) turns the start limit off, so the unit never gives up.
+        type: float
+        default: 0
+      start_limit_burst:
+        description:
+          - C(StartLimitBurst=), the starts allowed within O(restart_policy.start_limit_interval_sec).
+        type: int
+        default: 5
+      restart_sec:
+        description:
+          - C(RestartSec=), the delay before an automatic restart.
+        type: float
+        default: 1
+      restart_steps:
+        description:
+          - C(RestartSteps=), the number of steps from O(restart_policy.restart_sec) up to
+            O(restart_policy.restart_max_delay_sec). Written on systemd 254 and newer only, which
+            know it; V(0) writes neither.
+        type: int
+        default: 5
+      restart_max_delay_sec:
+        description:
+          - C(RestartMaxDelaySec=), the longest delay between restarts. Written on systemd 254 and newer only.
+        type: float
+        default: 30
+      restart:
+        description:
+          - C(Restart=) for the unit. Empty leaves the unit's own setting alone.
+        type: str
+        choices: ['', 'no', on-success, on-failure, on-abnormal, on-watchdog, on-abort, always]
+        default: ''
   unit_dir:
     description:
       - Directory holding the units' drop-in directories.
@@ -57,7 +141,9 @@ options:
     default: /etc/systemd/system
 notes:
   - The first line of every file written is a marker naming this collection, so the collection can find its own files.
-  - The drop-in uses a command name without a path, which needs systemd 239 or newer.
+  - The V(fuser) drop-in uses a command name without a path, which needs systemd 239 or newer.
+  - With O(cleanup_method=evict), the helper must be installed (the P(qwf.collision_guard.harden#role) role does it);
+    the module warns when it is missing.
 seealso:
   - name: systemd.unit(5)
     description: Drop-in directories and how systemd merges them.
@@ -84,13 +170,18 @@ EXAMPLES = r"""
 
 RETURN = r"""
 protected:
-  description: The units present on the host, with their drop-in, their systemd states and whether the drop-in changed.
+  description:
+    - The units present on the host, with their drop-ins, their systemd states and whether a drop-in changed.
+    - C(path) is the unit's C(port-cleanup.conf), or null with O(cleanup_method=none).
   returned: success
   type: list
   elements: dict
   sample:
     - service: sms-webhook.service
       path: /etc/systemd/system/sms-webhook.service.d/port-cleanup.conf
+      dropins:
+        - /etc/systemd/system/sms-webhook.service.d/port-cleanup.conf
+        - /etc/systemd/system/sms-webhook.service.d/restart-policy.conf
       ports: ["8765/tcp"]
       load_state: loaded
       active_state: active
@@ -101,10 +192,15 @@ daemon_reload:
   type: bool
   sample: true
 fuser_found:
-  description: Whether C(fuser), which the drop-ins call, is installed on the host.
+  description: Whether C(fuser), which the V(fuser) drop-ins call, is installed on the host.
   returned: success
   type: bool
   sample: true
+systemd_version:
+  description: The host's systemd version, which decides whether the restart backoff is written.
+  returned: success
+  type: int
+  sample: 252
 absent:
   description: Registry entries whose unit does not exist on this host. They are left alone.
   returned: success
@@ -125,8 +221,16 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native, to_
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import (
     CLEANUP_METHODS,
+    DEFAULT_HELPER_DIR,
+    DEFAULT_HELPER_PYTHON,
+    PORT_CLEANUP_NAME,
+    RESTART_VALUES,
+    cleanup_problems,
+    helper_path,
     is_managed,
-    plan_port_cleanup,
+    parse_systemd_version,
+    plan_dropins,
+    restart_policy_problems,
     units_in_order,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
@@ -159,22 +263,95 @@ def write_atomically(module, path, content):
     module.atomic_move(temp_path, path)
 
 
-def unit_properties(module, units):
-    if not units:
-        return {}
-    argv = show_command(units)
+def remove(path):
+    os.remove(path)
+    # An empty drop-in directory means nothing; one left empty by this removal goes too.
+    try:
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass
+
+
+def run_systemctl(module, argv, what):
+    argv = list(argv)
     argv[0] = module.get_bin_path('systemctl', required=True)
     rc, out, err = module.run_command(argv)
     if rc != 0:
-        module.fail_json(msg='Cannot ask systemd which units exist: systemctl show exited %d: %s' % (rc, err.strip()))
-    return parse_unit_properties(out, units)
+        module.fail_json(msg='Cannot ask systemd %s: %s exited %d: %s' % (what, ' '.join(argv[:2]), rc, err.strip()))
+    return out
+
+
+def unit_properties(module, units):
+    if not units:
+        return {}
+    return parse_unit_properties(run_systemctl(module, show_command(units), 'which units exist'), units)
+
+
+def settings(params):
+    """The cleanup and restart settings from the module's params, after checking them."""
+    cleanup = dict(params['eviction'], method=params['cleanup_method'])
+    policy = dict(params['restart_policy'])
+    problems = ['eviction.%s' % problem if not problem.startswith('method') else 'cleanup_method' + problem[6:]
+                for problem in cleanup_problems(cleanup)]
+    if policy.pop('enabled'):
+        problems.extend('restart_policy.%s' % problem for problem in restart_policy_problems(policy))
+    else:
+        policy = None
+    if problems:
+        raise CollisionGuardError('%d bad setting(s)' % len(problems), problems)
+    return cleanup, policy
+
+
+def sync_dropin(module, path, desired):
+    """Bring one drop-in to ``desired`` (text, or None for absent). Returns (changed, diff or None)."""
+    before = read_bytes(path)
+    before_text = to_text(before or b'', errors='surrogate_or_replace')
+    if desired is None:
+        if before is None:
+            return False, None
+        if not is_managed(before_text):
+            module.warn('%s was not written by qwf.collision_guard; it is left in place.' % path)
+            return False, None
+        if not module.check_mode:
+            remove(path)
+        return True, {'before_header': path, 'after_header': '%s (removed)' % path, 'before': before_text, 'after': ''}
+    desired_bytes = to_bytes(desired)
+    diff = None
+    if before != desired_bytes:
+        if before is not None and not is_managed(before_text):
+            module.warn('%s was not written by qwf.collision_guard; it is replaced.' % path)
+        diff = {'before_header': path, 'after_header': path, 'before': before_text, 'after': desired}
+        if not module.check_mode:
+            try:
+                write_atomically(module, path, desired_bytes)
+            except (IOError, OSError) as error:
+                module.fail_json(msg='Cannot write %s: %s' % (path, to_native(error)))
+    # atomic_move keeps an old file's mode or applies the umask to a new
+    # one, so the mode is enforced separately (check mode aware).
+    mode_changed = module.set_mode_if_different(path, DROPIN_MODE, False) if os.path.exists(path) else False
+    return diff is not None or mode_changed, diff
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             registry=dict(type='list', elements='dict', required=True),
-            cleanup_method=dict(type='str', choices=list(CLEANUP_METHODS), default='fuser'),
+            cleanup_method=dict(type='str', choices=list(CLEANUP_METHODS), default='evict'),
+            eviction=dict(type='dict', default={}, options=dict(
+                grace_sec=dict(type='float', default=2),
+                timeout_sec=dict(type='float', default=10),
+                helper_dir=dict(type='path', default=DEFAULT_HELPER_DIR),
+                helper_python=dict(type='path', default=DEFAULT_HELPER_PYTHON),
+            )),
+            restart_policy=dict(type='dict', default={}, options=dict(
+                enabled=dict(type='bool', default=True),
+                start_limit_interval_sec=dict(type='float', default=0),
+                start_limit_burst=dict(type='int', default=5),
+                restart_sec=dict(type='float', default=1),
+                restart_steps=dict(type='int', default=5),
+                restart_max_delay_sec=dict(type='float', default=30),
+                restart=dict(type='str', default='', choices=[''] + list(RESTART_VALUES)),
+            )),
             unit_dir=dict(type='path', default='/etc/systemd/system'),
         ),
         supports_check_mode=True,
@@ -184,55 +361,58 @@ def main():
         # Validated again here: this module writes root-owned unit files, so
         # it trusts no caller, and normalised input passes unchanged.
         registry = validate_registry(module.params['registry'], where='registry')
+        cleanup, policy = settings(module.params)
         properties = unit_properties(module, units_in_order(registry))
         present = present_units(properties)
-        dropins, absent = plan_port_cleanup(registry, present, module.params['cleanup_method'], module.params['unit_dir'])
+        systemd_version = parse_systemd_version(run_systemctl(module, ['systemctl', '--version'], 'its version'))
+        dropins, absent = plan_dropins(registry, present, cleanup, policy, systemd_version, module.params['unit_dir'])
     except CollisionGuardError as error:
-        module.fail_json(msg='Cannot plan the port-cleanup drop-ins: %s' % error.full_message())
+        module.fail_json(msg='Cannot plan the drop-ins: %s' % error.full_message())
+
+    if cleanup['method'] == 'evict' and present:
+        if not os.access(cleanup['helper_python'], os.X_OK):
+            module.fail_json(msg='eviction.helper_python: %s is not an executable on this host; '
+                                 'the drop-ins would fail every start' % cleanup['helper_python'])
+        # In check mode the role has not installed it yet either.
+        if not module.check_mode and not os.path.exists(helper_path(cleanup['helper_dir'])):
+            module.warn('The eviction helper %s is not installed; starts of the protected units fail until it is '
+                        '(the qwf.collision_guard.harden role installs it).' % helper_path(cleanup['helper_dir']))
+
+    units = {}
+    diffs = []
+    for path in sorted(dropins):
+        dropin = dropins[path]
+        changed, diff = sync_dropin(module, path, dropin['content'])
+        if diff:
+            diffs.append(diff)
+        unit = units.setdefault(dropin['unit'], {'changed': False, 'dropins': [], 'path': None})
+        unit['changed'] = unit['changed'] or changed
+        if dropin['content'] is not None:
+            unit['dropins'].append(path)
+            if os.path.basename(path) == PORT_CLEANUP_NAME:
+                unit['path'] = path
 
     protected = []
-    diffs = []
-    any_changed = False
-    for path, dropin in dropins.items():
-        desired = to_bytes(dropin['content'])
-        before = read_bytes(path)
-        content_changed = before != desired
-        if content_changed:
-            if before is not None and not is_managed(to_text(before, errors='surrogate_or_replace')):
-                module.warn('%s was not written by qwf.collision_guard; it is replaced.' % path)
-            diffs.append({'before_header': path, 'after_header': path,
-                          'before': to_text(before or b'', errors='surrogate_or_replace'), 'after': dropin['content']})
-            if not module.check_mode:
-                try:
-                    write_atomically(module, path, desired)
-                except (IOError, OSError) as error:
-                    module.fail_json(msg='Cannot write %s: %s' % (path, to_native(error)))
-        # atomic_move keeps an old file's mode or applies the umask to a new
-        # one, so the mode is enforced separately (check mode aware).
-        mode_changed = module.set_mode_if_different(path, DROPIN_MODE, False) if os.path.exists(path) else False
-        changed = content_changed or mode_changed
-        any_changed = any_changed or changed
-        props = properties[dropin['unit']]
-        protected.append({
-            'service': dropin['unit'],
-            'path': path,
-            'ports': ['%d/%s' % (entry['port'], entry['protocol'])
-                      for entry in registry if entry['service'] == dropin['unit']],
-            'load_state': props.get('LoadState'),
-            'active_state': props.get('ActiveState'),
-            'changed': changed,
-        })
+    for name in units_in_order(registry):
+        if name not in units:
+            continue
+        props = properties[name]
+        protected.append(dict(units[name], service=name, load_state=props.get('LoadState'),
+                              active_state=props.get('ActiveState'),
+                              ports=['%d/%s' % (entry['port'], entry['protocol'])
+                                     for entry in registry if entry['service'] == name]))
 
     # A reload can be due although no byte changes now: an earlier run that
     # wrote files may have failed before its reload.
     reload_due = bool(diffs) or bool(daemon_reload_due(dict((unit, properties[unit]) for unit in present)))
 
     module.exit_json(
-        changed=any_changed or reload_due,
+        changed=any(unit['changed'] for unit in protected) or reload_due,
         daemon_reload=reload_due,
         protected=protected,
         absent=absent,
         fuser_found=module.get_bin_path('fuser') is not None,
+        systemd_version=systemd_version,
         diff=diffs,
     )
 

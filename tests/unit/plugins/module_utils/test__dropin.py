@@ -10,10 +10,16 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import (
+    DEFAULT_CLEANUP,
+    cleanup_problems,
     dropin_path,
     is_managed,
-    plan_port_cleanup,
+    parse_systemd_version,
+    plan_dropins,
     render_port_cleanup,
+    render_restart_policy,
+    restart_policy_problems,
+    timespan,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
@@ -24,8 +30,19 @@ REGISTRY = validate_registry([
     {'port': 8766, 'service': 'status-api'},
     {'port': 9100, 'service': 'billing-worker'},
 ])
+POLICY = {'start_limit_interval_sec': 0, 'start_limit_burst': 5, 'restart_sec': 1, 'restart_steps': 5,
+          'restart_max_delay_sec': 30, 'restart': ''}
 
-EXPECTED_SMS = """\
+EXPECTED_EVICT = """\
+# Managed by qwf.collision_guard. Local edits are overwritten.
+# Frees the registered ports of sms-webhook.service before every start.
+
+[Service]
+ExecStartPre=+/usr/bin/python3 -I /usr/local/lib/collision-guard/collision-guard-evict \
+--grace-sec 2 --timeout-sec 10 sms-webhook.service 8765/tcp 5514/udp
+"""
+
+EXPECTED_FUSER = """\
 # Managed by qwf.collision_guard. Local edits are overwritten.
 # Frees the registered ports of sms-webhook.service before every start.
 
@@ -34,40 +51,129 @@ ExecStartPre=-+fuser --kill --namespace tcp 8765
 ExecStartPre=-+fuser --kill --namespace udp 5514
 """
 
+EXPECTED_POLICY_252 = """\
+# Managed by qwf.collision_guard. Local edits are overwritten.
+# Keeps sms-webhook.service retrying its start instead of giving up.
 
-def test_render_lists_every_port_of_the_unit_and_no_notes():
+[Unit]
+StartLimitIntervalSec=0
+StartLimitBurst=5
+
+[Service]
+RestartSec=1s
+"""
+
+
+def test_evict_calls_the_helper_once_with_every_port_and_no_notes():
     content = render_port_cleanup('sms-webhook.service', REGISTRY)
-    assert content == EXPECTED_SMS
+    assert content == EXPECTED_EVICT
     assert is_managed(content)
     assert 'evil' not in content
 
 
+def test_fuser_writes_one_command_per_port():
+    assert render_port_cleanup('sms-webhook.service', REGISTRY, {'method': 'fuser'}) == EXPECTED_FUSER
+
+
 def test_render_is_stable_whatever_the_registry_order():
-    assert render_port_cleanup('sms-webhook.service', list(reversed(REGISTRY))) == EXPECTED_SMS
+    assert render_port_cleanup('sms-webhook.service', list(reversed(REGISTRY))) == EXPECTED_EVICT
+
+
+def test_a_backslash_in_a_unit_name_survives_systemds_unescaping():
+    registry = validate_registry([{'port': 80, 'service': 'web\\x2dfront'}])
+    assert ' web\\\\x2dfront.service 80/tcp\n' in render_port_cleanup('web\\x2dfront.service', registry)
 
 
 def test_render_refuses_unknown_method_and_unknown_unit():
     with pytest.raises(CollisionGuardError, match="unknown cleanup method 'kill-all'"):
-        render_port_cleanup('sms-webhook.service', REGISTRY, method='kill-all')
+        render_port_cleanup('sms-webhook.service', REGISTRY, {'method': 'kill-all'})
     with pytest.raises(CollisionGuardError, match='no registry entry'):
         render_port_cleanup('nope.service', REGISTRY)
 
 
+def test_restart_policy_backoff_needs_systemd_254():
+    assert render_restart_policy('sms-webhook.service', POLICY, 252) == EXPECTED_POLICY_252
+    newer = render_restart_policy('sms-webhook.service', POLICY, 254)
+    assert newer == EXPECTED_POLICY_252 + 'RestartSteps=5\nRestartMaxDelaySec=30s\n'
+    assert 'RestartSteps' not in render_restart_policy('sms-webhook.service', dict(POLICY, restart_steps=0), 257)
+
+
+def test_restart_is_written_only_when_asked():
+    assert 'Restart=' not in render_restart_policy('a.service', POLICY, 257).replace('RestartSec', '')
+    assert '[Service]\nRestart=on-failure\nRestartSec=500ms\n' in render_restart_policy(
+        'a.service', dict(POLICY, restart='on-failure', restart_sec=0.5), 252)
+
+
+@pytest.mark.parametrize('seconds, text', [(0, '0'), (2, '2s'), (2.0, '2s'), (0.25, '250ms'), (90, '90s')])
+def test_timespan(seconds, text):
+    assert timespan(seconds) == text
+
+
 def test_plan_splits_present_and_absent_units():
-    dropins, absent = plan_port_cleanup(REGISTRY, {'sms-webhook.service', 'status-api.service', 'unrelated.service'})
+    dropins, absent = plan_dropins(REGISTRY, {'sms-webhook.service', 'status-api.service', 'unrelated.service'},
+                                   restart_policy=POLICY, systemd_version=252)
     assert sorted(dropins) == [
         '/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf',
+        '/etc/systemd/system/sms-webhook.service.d/restart-policy.conf',
         '/etc/systemd/system/status-api.service.d/port-cleanup.conf',
+        '/etc/systemd/system/status-api.service.d/restart-policy.conf',
     ]
     assert dropins['/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf'] == {
-        'unit': 'sms-webhook.service', 'content': EXPECTED_SMS}
+        'unit': 'sms-webhook.service', 'content': EXPECTED_EVICT}
+    assert dropins['/etc/systemd/system/sms-webhook.service.d/restart-policy.conf']['content'] == EXPECTED_POLICY_252
     assert [entry['service'] for entry in absent] == ['billing-worker.service']
 
 
+def test_plan_marks_unwanted_dropins_for_removal():
+    dropins, dummy = plan_dropins(REGISTRY, {'status-api.service'}, {'method': 'none'}, None)
+    assert dropins == {
+        '/etc/systemd/system/status-api.service.d/port-cleanup.conf': {'unit': 'status-api.service', 'content': None},
+        '/etc/systemd/system/status-api.service.d/restart-policy.conf': {'unit': 'status-api.service', 'content': None},
+    }
+
+
 def test_plan_with_no_units_present():
-    dropins, absent = plan_port_cleanup(REGISTRY, set())
+    dropins, absent = plan_dropins(REGISTRY, set(), restart_policy=POLICY)
     assert dropins == {}
     assert len(absent) == len(REGISTRY)
+
+
+def test_cleanup_settings_are_checked_before_they_reach_a_unit_file():
+    assert cleanup_problems(DEFAULT_CLEANUP) == []
+    assert cleanup_problems({'method': 'fuser'}) == []
+    problems = cleanup_problems(dict(DEFAULT_CLEANUP, grace_sec=True, timeout_sec=301,
+                                     helper_dir='/opt/x;rm -rf /', helper_python='/usr/bin/%n'))
+    assert problems == [
+        'grace_sec: True is not a number',
+        'timeout_sec: 301 is out of range 1-300',
+        'helper_dir: \'/opt/x;rm -rf /\' is not an absolute path of letters, digits and "._+-"',
+        'helper_python: \'/usr/bin/%n\' is not an absolute path of letters, digits and "._+-"',
+    ]
+    assert cleanup_problems(dict(DEFAULT_CLEANUP, helper_dir='/opt/../etc')) != []
+    assert cleanup_problems(dict(DEFAULT_CLEANUP, grace_sec=5, timeout_sec=5)) == [
+        'timeout_sec: 5 must be longer than grace_sec (5)']
+    assert cleanup_problems({'method': 'kill'}) == ["method: 'kill' is not one of evict, fuser, none"]
+
+
+def test_restart_policy_settings_are_checked():
+    assert restart_policy_problems(POLICY) == []
+    assert restart_policy_problems(dict(POLICY, start_limit_burst=2.5, restart='sometimes')) == [
+        'start_limit_burst: 2.5 is not an integer',
+        "restart: 'sometimes' is not one of no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, always, "
+        "or empty to leave Restart= alone",
+    ]
+    assert restart_policy_problems(dict(POLICY, restart_sec=30)) == [
+        'restart_max_delay_sec: 30 must be longer than restart_sec (30) when restart_steps is set']
+    assert restart_policy_problems(dict(POLICY, restart_sec=30, restart_steps=0)) == []
+
+
+@pytest.mark.parametrize('output, version', [
+    ('systemd 252 (252.30-1~deb12u2)\n+PAM +AUDIT', 252),
+    ('systemd 257 (257.9-1~deb13u1)\n', 257),
+    ('', 0),
+])
+def test_parse_systemd_version(output, version):
+    assert parse_systemd_version(output) == version
 
 
 def test_dropin_path_honours_unit_dir():

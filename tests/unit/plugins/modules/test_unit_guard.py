@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import sys
 
 import pytest
 
@@ -29,17 +30,23 @@ SHOW_OUTPUT = ('Id=sms-webhook.service\nLoadState=loaded\nActiveState=active\nNe
 
 
 @pytest.fixture
-def run_module(monkeypatch, capsys):
+def run_module(monkeypatch, capsys, tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp('helper')
     calls = []
 
     def fake_run_command(self, argv, *args, **kwargs):
         calls.append(argv)
+        if argv[1:] == ['--version']:
+            return 0, 'systemd %d (%d.1-1)\n+PAM +AUDIT\n' % (run.systemd_version, run.systemd_version), ''
         return 0, run.show_output, ''
 
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', fake_run_command)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False: '/usr/bin/' + name)
 
     def run(args):
+        # The helper's Python must exist on the host; this test's own does.
+        args = dict(args, eviction=dict(args.get('eviction', {}), helper_python=sys.executable,
+                                        helper_dir=str(tmp_path / 'helper')))
         with patch_module_args(args):
             with pytest.raises(SystemExit):
                 unit_guard.main()
@@ -52,24 +59,34 @@ def run_module(monkeypatch, capsys):
     run.calls = calls
     run.warned = warned
     run.show_output = SHOW_OUTPUT
+    run.systemd_version = 252
     return run
 
 
-def test_writes_one_dropin_per_present_unit_then_is_idempotent(run_module, tmp_path):
+ALL_DROPINS = [
+    'sms-webhook.service.d/port-cleanup.conf',
+    'sms-webhook.service.d/restart-policy.conf',
+    'syslog-relay.service.d/port-cleanup.conf',
+    'syslog-relay.service.d/restart-policy.conf',
+]
+
+
+def written(tmp_path):
+    return sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob('*.conf'))
+
+
+def test_writes_the_dropins_of_each_present_unit_then_is_idempotent(run_module, tmp_path):
     args = {'registry': REGISTRY, 'unit_dir': str(tmp_path)}
     first = run_module(args)
     assert first['changed'] is True
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob('*.conf')) == [
-        'sms-webhook.service.d/port-cleanup.conf',
-        'syslog-relay.service.d/port-cleanup.conf',
-    ]
+    assert written(tmp_path) == ALL_DROPINS
     assert [entry['service'] for entry in first['absent']] == ['billing-worker.service']
-    assert [diff['after_header'] for diff in first['diff']] == [
-        str(tmp_path / 'sms-webhook.service.d/port-cleanup.conf'),
-        str(tmp_path / 'syslog-relay.service.d/port-cleanup.conf'),
-    ]
-    assert 'udp 5514' in (tmp_path / 'syslog-relay.service.d/port-cleanup.conf').read_text()
+    assert [diff['after_header'] for diff in first['diff']] == [str(tmp_path / path) for path in ALL_DROPINS]
+    assert '--timeout-sec 10 syslog-relay.service 5514/udp\n' in (
+        tmp_path / 'syslog-relay.service.d/port-cleanup.conf').read_text()
     assert run_module.calls[0][-4:] == ['--', 'sms-webhook.service', 'syslog-relay.service', 'billing-worker.service']
+    assert first['protected'][0]['dropins'] == [str(tmp_path / path) for path in ALL_DROPINS[:2]]
+    assert first['systemd_version'] == 252
 
     second = run_module(args)
     assert second['changed'] is False
@@ -79,7 +96,7 @@ def test_writes_one_dropin_per_present_unit_then_is_idempotent(run_module, tmp_p
 def test_check_mode_reports_exactly_and_writes_nothing(run_module, tmp_path):
     result = run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path), '_ansible_check_mode': True})
     assert result['changed'] is True
-    assert len(result['diff']) == 2
+    assert len(result['diff']) == 4
     assert result['diff'][0]['before'] == ''
     assert list(tmp_path.iterdir()) == []
 
@@ -152,3 +169,67 @@ def test_raw_entries_are_normalised(run_module, tmp_path):
     run_module.show_output = SHOW_OUTPUT.split('\n\n', maxsplit=1)[0]
     result = run_module({'registry': [{'port': '8765', 'service': 'sms-webhook'}], 'unit_dir': str(tmp_path)})
     assert result['protected'][0]['path'].endswith('/sms-webhook.service.d/port-cleanup.conf')
+
+
+def test_the_restart_backoff_is_written_only_where_systemd_knows_it(run_module, tmp_path):
+    args = {'registry': REGISTRY, 'unit_dir': str(tmp_path)}
+    run_module(args)
+    policy = tmp_path / 'sms-webhook.service.d/restart-policy.conf'
+    assert 'RestartSteps' not in policy.read_text()
+    run_module.systemd_version = 254
+    assert run_module(args)['changed'] is True
+    assert 'RestartSteps=5\nRestartMaxDelaySec=30s\n' in policy.read_text()
+
+
+def test_the_fuser_method_writes_one_command_per_port(run_module, tmp_path):
+    run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path), 'cleanup_method': 'fuser'})
+    assert 'ExecStartPre=-+fuser --kill --namespace udp 5514\n' in (
+        tmp_path / 'syslog-relay.service.d/port-cleanup.conf').read_text()
+
+
+def test_turning_features_off_removes_only_the_collections_own_files(run_module, tmp_path):
+    args = {'registry': REGISTRY, 'unit_dir': str(tmp_path)}
+    run_module(args)
+    foreign = tmp_path / 'syslog-relay.service.d/port-cleanup.conf'
+    foreign.write_text('[Service]\nExecStartPre=/usr/local/bin/mine\n')
+    off = dict(args, cleanup_method='none', restart_policy={'enabled': False})
+
+    checked = run_module(dict(off, _ansible_check_mode=True))
+    assert checked['changed'] is True
+    assert written(tmp_path) == ALL_DROPINS
+
+    result = run_module(off)
+    assert result['changed'] is True
+    assert written(tmp_path) == ['syslog-relay.service.d/port-cleanup.conf']
+    assert not (tmp_path / 'sms-webhook.service.d').exists()
+    assert [diff['after_header'] for diff in result['diff']] == [
+        str(tmp_path / path) + ' (removed)' for path in ALL_DROPINS if path != 'syslog-relay.service.d/port-cleanup.conf']
+    assert any('left in place' in message for message in run_module.warned)
+    assert result['protected'][0]['path'] is None
+    assert run_module(off)['changed'] is False
+
+
+def test_bad_settings_are_all_named_and_nothing_is_touched(run_module, tmp_path):
+    result = run_module({
+        'registry': REGISTRY, 'unit_dir': str(tmp_path),
+        'eviction': {'grace_sec': 0, 'timeout_sec': 900},
+        'restart_policy': {'start_limit_burst': 0, 'restart_sec': -1},
+    })
+    assert result['failed'] is True
+    for expected in ('4 bad setting(s)', 'eviction.grace_sec: 0.0 is out of range',
+                     'eviction.timeout_sec: 900.0 is out of range', 'restart_policy.start_limit_burst: 0 is out of range',
+                     'restart_policy.restart_sec: -1.0 is out of range'):
+        assert expected in result['msg']
+    assert list(tmp_path.iterdir()) == []
+    assert run_module.calls == []
+
+
+def test_a_missing_helper_python_fails_before_writing(run_module, tmp_path, capsys):
+    with patch_module_args({'registry': REGISTRY, 'unit_dir': str(tmp_path),
+                            'eviction': {'helper_python': str(tmp_path / 'no-python')}}):
+        with pytest.raises(SystemExit):
+            unit_guard.main()
+    result = json.loads(capsys.readouterr().out)
+    assert result['failed'] is True
+    assert 'no-python is not an executable on this host' in result['msg']
+    assert list(tmp_path.iterdir()) == []
