@@ -54,9 +54,11 @@ molecule: venv collection
 	export COLLISION_GUARD_IMAGE_DEBIAN13="$$(scripts/image-for.sh trixie)"; \
 	molecule test --all
 
-# Speed against ss and listen_ports_facts on this host; prints a table.
+# Speed against ss and listen_ports_facts on this host, and the time to
+# recover with evict against fuser in a systemd container; prints tables.
 bench: venv collection
 	PYTHONPATH=$(COLLECTIONS) python bench/port_discovery.py
+	bench/recovery.sh
 
 clean:
 	rm -rf .venv .cache tests/output
