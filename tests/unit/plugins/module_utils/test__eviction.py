@@ -208,7 +208,7 @@ def run_helper(tmp_path, port, *extra):
     registry = tmp_path / 'registry.json'
     registry.write_text(json.dumps({'registry': [{'port': port, 'service': 'owner'}]}))
     journal = _eviction.Journal(io.StringIO(), {})
-    args = _eviction._arguments(['--registry', str(registry), '--grace-sec', '0.5', '--timeout-sec', '5']
+    args = _eviction.parse_arguments(['--registry', str(registry), '--grace-sec', '0.5', '--timeout-sec', '5']
                                 + list(extra) + ['owner.service', '%d/tcp' % port])
     started = time.monotonic()
     code = _eviction.run(args, journal)
@@ -273,22 +273,46 @@ def test_dry_run_evicts_nobody(tmp_path, squatter):
 
 def test_without_its_registry_the_helper_evicts_nobody(tmp_path, squatter):
     process, port = squatter()
-    args = _eviction._arguments(['--registry', str(tmp_path / 'missing.json'), 'owner.service', '%d/tcp' % port])
+    args = _eviction.parse_arguments(['--registry', str(tmp_path / 'missing.json'), 'owner.service', '%d/tcp' % port])
     journal = _eviction.Journal(io.StringIO(), {})
     assert _eviction.run(args, journal) == _eviction.EXIT_REFUSED
     assert process.poll() is None
     assert 'nothing is evicted' in journal.lines[0]
 
 
-@pytest.mark.parametrize('argv', [
-    ['bad;unit.service', '80/tcp'],
-    ['owner.service', '70000/tcp'],
-    ['--grace-sec', '20', '--timeout-sec', '10', 'owner.service', '80/tcp'],
+@pytest.mark.parametrize('argv, message', [
+    (['bad;unit.service', '80/tcp'], "bad arguments: unit 'bad;unit.service' contains characters"),
+    (['owner.service', '70000/tcp'], "bad port '70000/tcp': the port is not an integer in 1-65535"),
+    (['--grace-sec', '20', '--timeout-sec=10', 'owner.service', '80/tcp'], 'bad arguments: need 0 < --grace-sec'),
 ])
-def test_bad_arguments_change_nothing(argv):
+def test_bad_values_change_nothing(argv, message):
     journal = _eviction.Journal(io.StringIO(), {})
-    assert _eviction.run(_eviction._arguments(argv), journal) == _eviction.EXIT_USAGE
-    assert journal.lines[0].startswith('bad ')
+    assert _eviction.run(_eviction.parse_arguments(argv), journal) == _eviction.EXIT_USAGE
+    assert journal.lines[0].startswith(message)
+
+
+def test_parse_arguments():
+    assert _eviction.parse_arguments(['--grace-sec=0.5', '--dry-run', '--registry', '/r.json', 'a.service', '1/tcp',
+                                      '2/udp']) == {
+        'grace_sec': 0.5, 'timeout_sec': 10.0, 'registry': '/r.json', 'dry_run': True, 'help': False,
+        'unit': 'a.service', 'ports': ['1/tcp', '2/udp']}
+    assert _eviction.parse_arguments(['--help'])['help'] is True
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['a.service'], 'name the unit and at least one PORT/PROTOCOL'),
+    (['--grace-sec', 'soon', 'a.service', '1/tcp'], "--grace-sec: 'soon' is not a number"),
+    (['--kill-all', 'a.service', '1/tcp'], "unknown option '--kill-all'"),
+    (['a.service', '1/tcp', '--registry'], '--registry needs a value'),
+])
+def test_parse_arguments_refuses(argv, message):
+    with pytest.raises(CollisionGuardError, match=message):
+        _eviction.parse_arguments(argv)
+
+
+def test_main_reports_bad_arguments_with_the_usage(capsys):
+    assert _eviction.main(['--nope']) == _eviction.EXIT_USAGE
+    assert 'usage: collision-guard-evict' in capsys.readouterr().err
 
 
 def test_main_runs_as_a_command(tmp_path, squatter):
