@@ -208,8 +208,8 @@ def run_helper(tmp_path, port, *extra):
     registry = tmp_path / 'registry.json'
     registry.write_text(json.dumps({'registry': [{'port': port, 'service': 'owner'}]}))
     journal = _eviction.Journal(io.StringIO(), {})
-    args = _eviction.parse_arguments(['--registry', str(registry), '--grace-sec', '0.5', '--timeout-sec', '5']
-                                + list(extra) + ['owner.service', '%d/tcp' % port])
+    argv = ['--registry', str(registry), '--grace-sec', '0.5', '--timeout-sec', '5'] + list(extra)
+    args = _eviction.parse_arguments(argv + ['owner.service', '%d/tcp' % port])
     started = time.monotonic()
     code = _eviction.run(args, journal)
     return code, journal.lines, time.monotonic() - started
@@ -292,8 +292,8 @@ def test_bad_values_change_nothing(argv, message):
 
 
 def test_parse_arguments():
-    assert _eviction.parse_arguments(['--grace-sec=0.5', '--dry-run', '--registry', '/r.json', 'a.service', '1/tcp',
-                                      '2/udp']) == {
+    argv = ['--grace-sec=0.5', '--dry-run', '--registry', '/r.json', 'a.service', '1/tcp', '2/udp']
+    assert _eviction.parse_arguments(argv) == {
         'grace_sec': 0.5, 'timeout_sec': 10.0, 'registry': '/r.json', 'dry_run': True, 'help': False,
         'unit': 'a.service', 'ports': ['1/tcp', '2/udp']}
     assert _eviction.parse_arguments(['--help'])['help'] is True
