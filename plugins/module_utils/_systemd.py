@@ -135,3 +135,16 @@ def socket_units_by_port(output):
         if unit not in units.setdefault(key, []):
             units[key].append(unit)
     return units
+
+
+def attribute_socket_units(listeners, list_sockets_output):
+    """Name the ``.socket`` unit of each socket PID 1 holds, from ``LIST_SOCKETS_COMMAND`` output.
+
+    Changes ``listeners`` in place; a port several socket units claim stays unnamed.
+    """
+    units = socket_units_by_port(list_sockets_output)
+    for listener in listeners:
+        if listener['pid'] == 1:
+            candidates = units.get((listener['protocol'], listener['port']), [])
+            if len(candidates) == 1:
+                listener['unit'] = candidates[0]

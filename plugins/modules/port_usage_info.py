@@ -207,25 +207,20 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
     LIST_SOCKETS_COMMAND,
-    socket_units_by_port,
+    attribute_socket_units,
 )
 
 
 def name_socket_units(module, listeners):
     """Attribute sockets held by PID 1 to the .socket unit listening on their port."""
-    held_by_init = [listener for listener in listeners if listener['pid'] == 1]
     systemctl = module.get_bin_path('systemctl')
-    if not held_by_init or not systemctl:
+    if not systemctl or not any(listener['pid'] == 1 for listener in listeners):
         return
     rc, out, err = module.run_command([systemctl] + LIST_SOCKETS_COMMAND[1:])
     if rc != 0:
         module.warn('Cannot list socket units, so sockets held by PID 1 name no unit: %s' % err.strip())
         return
-    units = socket_units_by_port(out)
-    for listener in held_by_init:
-        candidates = units.get((listener['protocol'], listener['port']), [])
-        if len(candidates) == 1:
-            listener['unit'] = candidates[0]
+    attribute_socket_units(listeners, out)
 
 
 def main():

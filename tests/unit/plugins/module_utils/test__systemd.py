@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+    attribute_socket_units,
     cgroup_path,
     container_from_cgroup,
     daemon_reload_due,
@@ -97,3 +98,13 @@ def test_socket_units_by_port(fixture_text):
         ('udp', 5353): ['cg-dgram.socket'],
         ('tcp', 9000): ['a.socket', 'b.socket'],
     }
+
+
+def test_attribute_socket_units_names_only_pid_1_sockets_with_one_candidate(fixture_text):
+    listeners = [
+        {'pid': 1, 'protocol': 'tcp', 'port': 22, 'unit': 'init.scope'},
+        {'pid': 1, 'protocol': 'tcp', 'port': 4444, 'unit': 'init.scope'},
+        {'pid': 700, 'protocol': 'tcp', 'port': 22, 'unit': 'sshd.service'},
+    ]
+    attribute_socket_units(listeners, fixture_text('systemctl_list_sockets.txt'))
+    assert [item['unit'] for item in listeners] == ['ssh.socket', 'init.scope', 'sshd.service']

@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qwf.collision_guard contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+name: check_table
+short_description: Render fleet port-ownership findings as a compact text table
+version_added: 0.1.0
+description:
+  - Turns the output of P(qwf.collision_guard.fleet_findings#filter) into lines of a table with the columns
+    host, port, service, state and holder (unit, pid and command line of a squatter).
+author:
+  - Collision Guard maintainers (@qwf)
+options:
+  _input:
+    description: Findings, each with C(host).
+    type: list
+    elements: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Show the table
+  ansible.builtin.debug:
+    msg: "{{ findings | qwf.collision_guard.check_table }}"
+"""
+
+RETURN = r"""
+_value:
+  description: The table, one string per line, the header first.
+  type: list
+  elements: str
+"""
+
+from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import check_table
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'check_table': check_table}
