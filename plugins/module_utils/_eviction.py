@@ -28,20 +28,16 @@ import sys
 import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import PROTOCOLS, validate_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import PROTOCOLS, REGISTRY_PATH, load_registry
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
     fd_targets,
     read_listeners,
     socket_inode,
 )
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
-    LIST_SOCKETS_COMMAND,
-    parse_unit_properties,
-    socket_units_by_port,
-)
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import LIST_SOCKETS_COMMAND, socket_units_by_port
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import service_unit_name_problem
 
-REGISTRY_PATH = '/etc/collision-guard/registry.json'
 DEFAULT_GRACE_SEC = 2.0
 DEFAULT_TIMEOUT_SEC = 10.0
 
@@ -192,18 +188,6 @@ class Journal(object):
         self.stream.flush()
 
 
-def _run(argv, deadline):
-    """Run a systemctl query within what is left of the bound; its stdout, or None."""
-    # Imported here: most evictions never ask systemd, and every start pays for imports.
-    import subprocess
-    try:
-        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                                timeout=max(0.5, deadline - time.monotonic()), check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return result.stdout if result.returncode == 0 else None
-
-
 def netns_of(pid, proc='/proc'):
     try:
         return os.readlink(os.path.join(proc, str(pid), 'ns', 'net'))
@@ -226,25 +210,15 @@ def systemd_context(listeners, registry, deadline, proc='/proc'):
     """The facts ``plan_eviction`` needs from systemd, asked only about the holders found."""
     context = {'host_netns': netns_of(1, proc), 'socket_units': {}, 'socket_triggers': {}, 'services': {}}
     if any(holder['pid'] == 1 for holder in listeners):
-        context['socket_units'] = socket_units_by_port(_run(LIST_SOCKETS_COMMAND, deadline) or '')
+        context['socket_units'] = socket_units_by_port(run_systemctl(LIST_SOCKETS_COMMAND, deadline) or '')
         names = sorted(set(name for names in context['socket_units'].values() for name in names))
         context['socket_triggers'] = dict((name, props.get('Triggers', '').split())
-                                          for name, props in _show(names, ('Triggers',), deadline).items())
+                                          for name, props in show_properties(names, ('Triggers',), deadline).items())
     registered = set(entry['service'] for entry in registry)
     services = sorted(set(holder['unit'] for holder in listeners
                           if (holder['unit'] or '').endswith('.service') and holder['unit'] not in registered))
-    context['services'] = _show(services, ('MainPID', 'Restart'), deadline)
+    context['services'] = show_properties(services, ('MainPID', 'Restart'), deadline)
     return context
-
-
-def _show(units, properties, deadline):
-    if not units:
-        return {}
-    output = _run(['systemctl', 'show', '--property=' + ','.join(properties), '--'] + list(units), deadline)
-    try:
-        return parse_unit_properties(output or '', units)
-    except CollisionGuardError:
-        return {}
 
 
 def holds_socket(pid, inodes, proc='/proc'):
@@ -308,7 +282,7 @@ def carry_out(plan, unit, grace_sec, deadline, journal, proc='/proc', poll_sec=0
             journal.log(NOTICE, receipt('stopping', label, target.holder, action='systemctl stop',
                                         reason=target.item['reason']))
             target.signals.append('systemctl stop')
-            _run(['systemctl', 'stop', '--no-block', '--', target.holder['unit']], deadline)
+            run_systemctl(['systemctl', 'stop', '--no-block', '--', target.holder['unit']], deadline)
         else:
             journal.log(NOTICE, receipt('evicting', label, target.holder, signal='SIGTERM',
                                         reason=target.item['reason'], start_of=unit))
@@ -341,18 +315,6 @@ def carry_out(plan, unit, grace_sec, deadline, journal, proc='/proc', poll_sec=0
 
 def _label(holder):
     return '%d/%s' % (holder['port'], holder['protocol'])
-
-
-def load_registry(path):
-    """The registry the role wrote on this host; CollisionGuardError when it is missing or bad."""
-    try:
-        with open(path) as handle:
-            document = json.load(handle)
-    except (IOError, OSError, ValueError) as error:
-        raise CollisionGuardError('cannot read the registry %s: %s' % (path, error))
-    if not isinstance(document, dict) or not isinstance(document.get('registry'), list):
-        raise CollisionGuardError('%s has no "registry" list' % path)
-    return validate_registry(document['registry'], where=path)
 
 
 USAGE = """usage: collision-guard-evict [--grace-sec S] [--timeout-sec S] [--registry PATH] [--dry-run] UNIT PORT/PROTOCOL...

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import re
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
@@ -24,6 +25,8 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names im
     service_unit_name_problem,
 )
 
+# Where the harden role writes the registry on each host; fixed by the user contract.
+REGISTRY_PATH = '/etc/collision-guard/registry.json'
 PROTOCOLS = ('tcp', 'udp')
 DEFAULT_PROTOCOL = 'tcp'
 ENTRY_KEYS = ('port', 'service', 'protocol', 'notes')
@@ -131,3 +134,15 @@ def validate_registry(registry, where='collision_guard_registry'):
     if problems:
         raise CollisionGuardError('%s has %d bad value(s); no host was changed' % (where, len(problems)), problems)
     return entries
+
+
+def load_registry(path):
+    """The registry the role wrote on this host; CollisionGuardError when it is missing or bad."""
+    try:
+        with open(path) as handle:
+            document = json.load(handle)
+    except (IOError, OSError, ValueError) as error:
+        raise CollisionGuardError('cannot read the registry %s: %s' % (path, error))
+    if not isinstance(document, dict) or not isinstance(document.get('registry'), list):
+        raise CollisionGuardError('%s has no "registry" list' % path)
+    return validate_registry(document['registry'], where=path)

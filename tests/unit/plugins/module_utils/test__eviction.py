@@ -20,7 +20,7 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _eviction
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import load_registry, validate_registry
 
 REGISTRY = validate_registry([
     {'port': 8765, 'service': 'sms-webhook'},
@@ -161,12 +161,12 @@ def test_parse_target_refuses(text):
 def test_load_registry(tmp_path):
     path = tmp_path / 'registry.json'
     path.write_text(json.dumps({'registry': [{'port': 8765, 'service': 'sms-webhook'}]}))
-    assert _eviction.load_registry(str(path))[0]['service'] == 'sms-webhook.service'
+    assert load_registry(str(path))[0]['service'] == 'sms-webhook.service'
     path.write_text(json.dumps({'registry': [{'port': 70000, 'service': 'x'}]}))
     with pytest.raises(CollisionGuardError, match='registry.json'):
-        _eviction.load_registry(str(path))
+        load_registry(str(path))
     with pytest.raises(CollisionGuardError, match='cannot read the registry'):
-        _eviction.load_registry(str(tmp_path / 'missing.json'))
+        load_registry(str(tmp_path / 'missing.json'))
 
 
 # The helper end to end, on real processes and sockets of this machine.

@@ -1,0 +1,184 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qwf.collision_guard contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+# PRIVATE: this module_utils file is internal to qwf.collision_guard and may
+# change without notice. Do not import it from other collections.
+
+"""The ownership monitor: the checker the harden role's timer runs on each host.
+
+It judges ownership with ``_ownership.ownership_findings``, as
+port_ownership_info does, then writes Prometheus textfile metrics (a temp
+file, then a rename, so node_exporter never reads half a file), logs a
+warning-priority journal line per conflict and, when configured, runs an
+alert command.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sys
+import tempfile
+import time
+
+from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import units_in_order
+from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import CRITICAL, OK, WARNING, ownership_findings
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import REGISTRY_PATH, load_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+    LIST_SOCKETS_COMMAND,
+    attribute_socket_units,
+    present_units,
+)
+
+METRICS_FILE = 'collision_guard.prom'
+DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
+CONFIG_PATH = '/etc/collision-guard/monitor.json'
+ALERT_TIMEOUT_SEC = 30
+SYSTEMCTL_TIMEOUT_SEC = 20
+
+
+def escape_label(value):
+    """A label value in the Prometheus text format: backslash, double quote and newline escaped."""
+    return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+def _labels(pairs):
+    return '{%s}' % ','.join('%s="%s"' % (name, escape_label(value)) for name, value in pairs)
+
+
+def render_metrics(findings, checked_at):
+    """The textfile for node_exporter: one series per registered port, and the holder of each conflict."""
+    lines = [
+        '# HELP collision_guard_port_owner_ok 1 when the registered unit alone holds its port, else 0.',
+        '# TYPE collision_guard_port_owner_ok gauge',
+    ]
+    for finding in findings:
+        key = [('port', finding['port']), ('protocol', finding['protocol']), ('service', finding['service'])]
+        lines.append('collision_guard_port_owner_ok%s %d' % (_labels(key), finding['severity'] == OK))
+    lines += [
+        '# HELP collision_guard_port_listening 1 when anything listens on the registered port, else 0.',
+        '# TYPE collision_guard_port_listening gauge',
+    ]
+    for finding in findings:
+        key = [('port', finding['port']), ('protocol', finding['protocol']), ('service', finding['service'])]
+        lines.append('collision_guard_port_listening%s %d' % (_labels(key), finding['severity'] != WARNING))
+    lines += [
+        '# HELP collision_guard_port_holder_info A process other than the registered unit holding a registered port.',
+        '# TYPE collision_guard_port_holder_info gauge',
+    ]
+    for finding in findings:
+        for holder in finding['holders']:
+            lines.append('collision_guard_port_holder_info%s 1' % _labels([
+                ('port', finding['port']), ('protocol', finding['protocol']), ('service', finding['service']),
+                ('pid', holder['pid'] if holder['pid'] is not None else ''), ('holder_unit', holder['unit'] or ''),
+                ('name', holder['name'] or ''), ('user', holder['user'] or ''),
+                ('cmdline', ' '.join(holder['cmdline'] or [])[:200])]))
+    lines += [
+        '# HELP collision_guard_last_check_timestamp_seconds When the ownership check last ran.',
+        '# TYPE collision_guard_last_check_timestamp_seconds gauge',
+        'collision_guard_last_check_timestamp_seconds %.3f' % checked_at,
+    ]
+    return '\n'.join(lines) + '\n'
+
+
+def _holder_text(holder):
+    cmdline = json.dumps(' '.join(holder['cmdline'] or []))
+    return 'pid=%s user=%s unit=%s cmdline=%s' % (holder['pid'], holder['user'], holder['unit'] or '-', cmdline)
+
+
+def conflict_lines(findings):
+    """One journal line per critical finding, the holders' command lines quoted."""
+    return ['conflict port=%d/%s service=%s: %s; %s' % (
+        finding['port'], finding['protocol'], finding['service'], finding['message'],
+        '; '.join(_holder_text(holder) for holder in finding['holders']))
+        for finding in findings if finding['severity'] == CRITICAL]
+
+
+def write_atomically(directory, name, text):
+    """Replace ``directory/name`` in one rename, so a reader sees the old file or the new one."""
+    if not os.path.isdir(directory):
+        os.makedirs(directory, 0o755)
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix='.%s.' % name)
+    try:
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_path, 0o644)
+        os.rename(temp_path, os.path.join(directory, name))
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise
+
+
+def load_config(path):
+    """The monitor's settings the role writes: ``{"alert_command": [argv...]}``; empty when absent."""
+    try:
+        with open(path) as handle:
+            config = json.load(handle)
+    except (IOError, OSError):
+        return {}
+    except ValueError as error:
+        raise CollisionGuardError('cannot read %s: %s' % (path, error))
+    command = config.get('alert_command') or []
+    if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
+        raise CollisionGuardError('%s: alert_command must be a list of strings' % path)
+    return {'alert_command': command}
+
+
+def run_alert(command, findings, log):
+    """Run the alert command without a shell; the conflicts go in as JSON in $COLLISION_GUARD_CONFLICTS."""
+    import subprocess
+    conflicts = [finding for finding in findings if finding['severity'] == CRITICAL]
+    environment = dict(os.environ, COLLISION_GUARD_CONFLICTS=json.dumps(conflicts, sort_keys=True))
+    try:
+        result = subprocess.run(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                universal_newlines=True, timeout=ALERT_TIMEOUT_SEC, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        log(3, 'alert command %s failed: %s' % (json.dumps(command), error))
+        return
+    log(5 if result.returncode == 0 else 3, 'alert command %s exited %d' % (json.dumps(command), result.returncode))
+
+
+def check(registry, proc='/proc'):
+    """This host's findings, read the way port_ownership_info reads them."""
+    deadline = time.monotonic() + SYSTEMCTL_TIMEOUT_SEC
+    units = units_in_order(registry)
+    present = present_units(show_properties(units, ('Id', 'LoadState'), deadline))
+    listeners, dummy_complete = read_listeners(proc=proc)
+    if any(listener['pid'] == 1 for listener in listeners):
+        attribute_socket_units(listeners, run_systemctl(LIST_SOCKETS_COMMAND, deadline) or '')
+    findings, dummy_unregistered = ownership_findings(registry, listeners, present)
+    return findings
+
+
+def main(argv=None):
+    """collision-guard-check [--textfile-dir DIR]: one check, metrics written, conflicts logged."""
+    argv = sys.argv[1:] if argv is None else argv
+    textfile_dir = argv[argv.index('--textfile-dir') + 1] if '--textfile-dir' in argv[:-1] else DEFAULT_TEXTFILE_DIR
+    prefixed = 'JOURNAL_STREAM' in os.environ
+
+    def log(priority, line):
+        sys.stderr.write('%scollision-guard-check: %s\n' % ('<%d>' % priority if prefixed else '', line))
+
+    try:
+        registry = load_registry(REGISTRY_PATH)
+        config = load_config(CONFIG_PATH)
+    except CollisionGuardError as error:
+        log(3, error.full_message())
+        return 1
+    findings = check(registry)
+    write_atomically(textfile_dir, METRICS_FILE, render_metrics(findings, time.time()))
+    for line in conflict_lines(findings):
+        log(4, line)
+    if config.get('alert_command') and any(finding['severity'] == CRITICAL for finding in findings):
+        run_alert(config['alert_command'], findings, log)
+    return 0
