@@ -144,6 +144,16 @@ def render_markdown(rows):
     return '\n'.join(lines)
 
 
+def registry_table(registry, present_units=()):
+    """The registry as a Markdown table, each entry marked when its unit is on this host."""
+    lines = ['| Port | Service | Protocol | Notes | On this host |', '|---|---|---|---|---|']
+    for entry in sorted(registry, key=lambda item: (item['port'], item['protocol'])):
+        lines.append('| %s |' % ' | '.join(_cell(cell) for cell in (
+            entry['port'], entry['service'], entry['protocol'], entry.get('notes') or '',
+            'yes' if entry['service'] in present_units else 'no')))
+    return '\n'.join(lines) + '\n'
+
+
 def render_json(rows):
     return json.dumps({'rows': rows}, indent=2, sort_keys=True) + '\n'
 

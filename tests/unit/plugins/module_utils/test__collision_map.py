@@ -117,3 +117,15 @@ def test_file_rows(findings, count):
     assert len(rows) == count
     for row, finding in zip(rows, findings):
         assert (row['where'], row['risk'], row['protection']) == (finding['path'], finding['risk'], finding['protection'])
+
+
+def test_registry_table_marks_the_entries_on_this_host_and_escapes_notes():
+    registry = validate_registry([
+        {'port': 8765, 'service': 'sms-webhook', 'notes': 'Twilio | inbound\nsecond line'},
+        {'port': 5514, 'service': 'syslog-relay', 'protocol': 'udp'},
+    ], where='test')
+    assert _collision_map.registry_table(registry, ['sms-webhook.service']) == (
+        '| Port | Service | Protocol | Notes | On this host |\n'
+        '|---|---|---|---|---|\n'
+        '| 5514 | syslog-relay.service | udp |  | no |\n'
+        '| 8765 | sms-webhook.service | tcp | Twilio \\| inbound second line | yes |\n')
