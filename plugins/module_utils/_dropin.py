@@ -211,6 +211,20 @@ def plan_dropins(registry, present_units, cleanup=None, restart_policy=None, sys
     return dropins, absent
 
 
+def unit_of_dropin(path):
+    """The unit a drop-in belongs to: ``/etc/systemd/system/a.service.d/x.conf`` -> ``a.service``."""
+    return os.path.basename(os.path.dirname(path))[:-len('.d')]
+
+
+def plan_purge(found, dropins):
+    """Removals for the collection's drop-ins on the host (``found``) that ``dropins`` does not plan.
+
+    With ``exclusive``, that is every drop-in of a unit that left the
+    registry; for ``state: absent``, ``dropins`` is empty and it is all of them.
+    """
+    return dict((path, {'unit': unit_of_dropin(path), 'content': None}) for path in found if path not in dropins)
+
+
 def parse_systemd_version(output):
     """The major version from ``systemctl --version`` (``systemd 252 (252.30-1~deb12u2)``), or 0."""
     match = re.match(r'^systemd (\d+)', output.strip())

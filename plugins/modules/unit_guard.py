@@ -134,6 +134,19 @@ options:
         type: str
         choices: ['', 'no', on-success, on-failure, on-abnormal, on-watchdog, on-abort, always]
         default: ''
+  exclusive:
+    description:
+      - Also remove the C(port-cleanup.conf) and C(restart-policy.conf) this collection wrote (found by their
+        managed-by header) for units that are no longer in O(registry), or no longer on the host.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(absent) removes every C(port-cleanup.conf) and C(restart-policy.conf) this collection wrote, whatever
+        O(registry) says. Files it did not write are left alone.
+    type: str
+    choices: [present, absent]
+    default: present
   unit_dir:
     description:
       - Directory holding the units' drop-in directories.
@@ -201,6 +214,13 @@ systemd_version:
   returned: success
   type: int
   sample: 252
+removed:
+  description: The drop-ins of units outside the plan that were removed (or would be, in check mode), with
+    O(exclusive=true) or O(state=absent).
+  returned: success
+  type: list
+  elements: str
+  sample: [/etc/systemd/system/old-api.service.d/port-cleanup.conf]
 absent:
   description: Registry entries whose unit does not exist on this host. They are left alone.
   returned: success
@@ -213,6 +233,7 @@ absent:
       notes: ""
 """
 
+import glob
 import os
 import tempfile
 
@@ -224,12 +245,14 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     DEFAULT_HELPER_DIR,
     DEFAULT_HELPER_PYTHON,
     PORT_CLEANUP_NAME,
+    RESTART_POLICY_NAME,
     RESTART_VALUES,
     cleanup_problems,
     helper_path,
     is_managed,
     parse_systemd_version,
     plan_dropins,
+    plan_purge,
     restart_policy_problems,
     units_in_order,
 )
@@ -285,6 +308,16 @@ def unit_properties(module, units):
     if not units:
         return {}
     return parse_unit_properties(run_systemctl(module, show_command(units), 'which units exist'), units)
+
+
+def managed_dropins(unit_dir):
+    """The collection's own drop-ins under ``unit_dir``, found by their first line."""
+    found = []
+    for name in (PORT_CLEANUP_NAME, RESTART_POLICY_NAME):
+        for path in glob.glob(os.path.join(glob.escape(unit_dir), '*.d', name)):
+            if is_managed(to_text(read_bytes(path) or b'', errors='surrogate_or_replace')):
+                found.append(path)
+    return sorted(found)
 
 
 def settings(params):
@@ -352,6 +385,8 @@ def main():
                 restart_max_delay_sec=dict(type='float', default=30),
                 restart=dict(type='str', default='', choices=[''] + list(RESTART_VALUES)),
             )),
+            exclusive=dict(type='bool', default=False),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
             unit_dir=dict(type='path', default='/etc/systemd/system'),
         ),
         supports_check_mode=True,
@@ -365,9 +400,15 @@ def main():
         properties = unit_properties(module, units_in_order(registry))
         present = present_units(properties)
         systemd_version = parse_systemd_version(run_systemctl(module, ['systemctl', '--version'], 'its version'))
-        dropins, absent = plan_dropins(registry, present, cleanup, policy, systemd_version, module.params['unit_dir'])
+        if module.params['state'] == 'absent':
+            dropins, absent, present = {}, [], set()
+        else:
+            dropins, absent = plan_dropins(registry, present, cleanup, policy, systemd_version, module.params['unit_dir'])
     except CollisionGuardError as error:
         module.fail_json(msg='Cannot plan the drop-ins: %s' % error.full_message())
+    purge = {}
+    if module.params['exclusive'] or module.params['state'] == 'absent':
+        purge = plan_purge(managed_dropins(module.params['unit_dir']), dropins)
 
     if cleanup['method'] == 'evict' and present:
         if not os.access(cleanup['helper_python'], os.X_OK):
@@ -380,6 +421,12 @@ def main():
 
     units = {}
     diffs = []
+    removed = []
+    for path in sorted(purge):
+        changed, diff = sync_dropin(module, path, None)
+        if changed:
+            diffs.append(diff)
+            removed.append(path)
     for path in sorted(dropins):
         dropin = dropins[path]
         changed, diff = sync_dropin(module, path, dropin['content'])
@@ -407,10 +454,11 @@ def main():
     reload_due = bool(diffs) or bool(daemon_reload_due(dict((unit, properties[unit]) for unit in present)))
 
     module.exit_json(
-        changed=any(unit['changed'] for unit in protected) or reload_due,
+        changed=any(unit['changed'] for unit in protected) or bool(removed) or reload_due,
         daemon_reload=reload_due,
         protected=protected,
         absent=absent,
+        removed=removed,
         fuser_found=module.get_bin_path('fuser') is not None,
         systemd_version=systemd_version,
         diff=diffs,

@@ -16,6 +16,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     is_managed,
     parse_systemd_version,
     plan_dropins,
+    plan_purge,
     render_port_cleanup,
     render_restart_policy,
     restart_policy_problems,
@@ -182,3 +183,12 @@ def test_dropin_path_honours_unit_dir():
 
 def test_foreign_files_are_not_managed():
     assert not is_managed('[Service]\nExecStartPre=/bin/true\n')
+
+
+def test_plan_purge_removes_only_what_the_plan_does_not_want():
+    dropins, dummy = plan_dropins(REGISTRY, {'status-api.service'}, restart_policy=POLICY)
+    found = ['/etc/systemd/system/status-api.service.d/port-cleanup.conf',
+             '/etc/systemd/system/old-api.service.d/restart-policy.conf']
+    assert plan_purge(found, dropins) == {
+        '/etc/systemd/system/old-api.service.d/restart-policy.conf': {'unit': 'old-api.service', 'content': None}}
+    assert sorted(plan_purge(found, {})) == sorted(found)

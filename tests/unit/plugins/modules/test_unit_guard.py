@@ -233,3 +233,40 @@ def test_a_missing_helper_python_fails_before_writing(run_module, tmp_path, caps
     assert result['failed'] is True
     assert 'no-python is not an executable on this host' in result['msg']
     assert list(tmp_path.iterdir()) == []
+
+
+def test_exclusive_removes_the_collections_dropins_of_units_that_left_the_registry(run_module, tmp_path):
+    run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path)})
+    foreign = tmp_path / 'other.service.d/port-cleanup.conf'
+    foreign.parent.mkdir()
+    foreign.write_text('[Service]\nExecStartPre=/usr/local/bin/mine\n')
+    smaller = [entry for entry in REGISTRY if entry['service'] != 'syslog-relay.service']
+    run_module.show_output = SHOW_OUTPUT.replace(
+        'Id=syslog-relay.service\nLoadState=loaded\nActiveState=active\nNeedDaemonReload=no\n\n', '')
+
+    kept = run_module({'registry': smaller, 'unit_dir': str(tmp_path)})
+    assert kept['removed'] == []
+    assert 'syslog-relay.service.d/port-cleanup.conf' in written(tmp_path)
+
+    args = {'registry': smaller, 'unit_dir': str(tmp_path), 'exclusive': True}
+    checked = run_module(dict(args, _ansible_check_mode=True))
+    assert checked['removed'] == [str(tmp_path / 'syslog-relay.service.d/port-cleanup.conf'),
+                                  str(tmp_path / 'syslog-relay.service.d/restart-policy.conf')]
+    assert 'syslog-relay.service.d/port-cleanup.conf' in written(tmp_path)
+
+    purged = run_module(args)
+    assert purged['changed'] is True and purged['daemon_reload'] is True
+    assert written(tmp_path) == ['other.service.d/port-cleanup.conf'] + ALL_DROPINS[:2]
+    assert run_module(args)['changed'] is False
+
+
+def test_state_absent_removes_every_dropin_the_collection_wrote_and_nothing_else(run_module, tmp_path):
+    run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path)})
+    foreign = tmp_path / 'sms-webhook.service.d/override.conf'
+    foreign.write_text('[Service]\nEnvironment=A=1\n')
+    result = run_module({'registry': [], 'unit_dir': str(tmp_path), 'state': 'absent'})
+    assert result['removed'] == [str(tmp_path / path) for path in ALL_DROPINS]
+    assert result['protected'] == []
+    assert written(tmp_path) == ['sms-webhook.service.d/override.conf']
+    assert not (tmp_path / 'syslog-relay.service.d').exists()
+    assert run_module({'registry': [], 'unit_dir': str(tmp_path), 'state': 'absent'})['changed'] is False
