@@ -10,7 +10,11 @@ __metaclass__ = type
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
+    both_protocols_problems,
+    registry_warnings,
+    validate_registry,
+)
 
 
 def hosts_with_another_registry(task_vars, name):
@@ -35,7 +39,7 @@ class ActionModule(ActionBase):
     """Validate the registry on the controller; no host is contacted."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('registry', 'source'))
+    _VALID_ARGS = frozenset(('registry', 'source', 'both_protocols'))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -45,9 +49,15 @@ class ActionModule(ActionBase):
         dummy, args = self.validate_argument_spec(argument_spec=dict(
             registry=dict(type='raw', required=True),
             source=dict(type='str', default='collision_guard_registry'),
+            both_protocols=dict(type='str', choices=['allow', 'error'], default='allow'),
         ))
         try:
             entries = validate_registry(args['registry'], where=args['source'])
+            if args['both_protocols'] == 'error':
+                problems = both_protocols_problems(entries, args['source'])
+                if problems:
+                    raise CollisionGuardError('%s has %d bad value(s); no host was changed' % (
+                        args['source'], len(problems)), problems)
         except CollisionGuardError as error:
             result.update(failed=True, msg=error.full_message(), problems=error.problems)
             return result
@@ -60,5 +70,8 @@ class ActionModule(ActionBase):
                 % (args['source'], ', '.join(differing), task_vars['inventory_hostname'])))
             return result
 
+        # Legal but risky; each host's own ephemeral range is checked again by unit_guard.
+        for warning in registry_warnings(entries):
+            self._display.warning('%s: %s' % (args['source'], warning))
         result.update(changed=False, registry=entries)
         return result

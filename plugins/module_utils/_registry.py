@@ -136,6 +136,42 @@ def validate_registry(registry, where='collision_guard_registry'):
     return entries
 
 
+# The kernel's default net.ipv4.ip_local_port_range.
+DEFAULT_EPHEMERAL_RANGE = (32768, 60999)
+WELL_KNOWN_MAX = 1023
+
+
+def registry_warnings(registry, ephemeral_range=DEFAULT_EPHEMERAL_RANGE):
+    """What is legal but risky in a validated registry, one line per entry and reason."""
+    warnings = []
+    low, high = ephemeral_range
+    for entry in registry:
+        label = '%d/%s (%s)' % (entry['port'], entry['protocol'], entry['service'])
+        if entry['port'] <= WELL_KNOWN_MAX:
+            warnings.append('%s is a well-known system port; make sure no system service of the hosts needs it' % label)
+        if low <= entry['port'] <= high:
+            warnings.append('%s is in the ephemeral range %d-%d: the kernel may hand it out as the source port of an '
+                            'outgoing connection, which blocks the service\'s bind' % (label, low, high))
+    return warnings
+
+
+def both_protocols_problems(registry, where):
+    """Units registered for one port under both protocols, as problems, for users who treat that as a mistake."""
+    by_unit_port = {}
+    for entry in registry:
+        by_unit_port.setdefault((entry['service'], entry['port']), []).append(entry['protocol'])
+    return ['%s: %s is registered for %d under both tcp and udp' % (where, service, port)
+            for (service, port), protocols in sorted(by_unit_port.items()) if len(set(protocols)) > 1]
+
+
+def parse_port_range(text):
+    """``32768\t60999`` from /proc/sys/net/ipv4/ip_local_port_range -> (32768, 60999), or the default."""
+    parts = text.split()
+    if len(parts) == 2 and all(part.isdigit() for part in parts):
+        return int(parts[0]), int(parts[1])
+    return DEFAULT_EPHEMERAL_RANGE
+
+
 def load_registry(path):
     """The registry the role wrote on this host; CollisionGuardError when it is missing or bad."""
     try:

@@ -257,7 +257,11 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     units_in_order,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
+    parse_port_range,
+    registry_warnings,
+    validate_registry,
+)
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
     daemon_reload_due,
     parse_unit_properties,
@@ -418,6 +422,12 @@ def main():
         if not module.check_mode and not os.path.exists(helper_path(cleanup['helper_dir'])):
             module.warn('The eviction helper %s is not installed; starts of the protected units fail until it is '
                         '(the qwf.collision_guard.harden role installs it).' % helper_path(cleanup['helper_dir']))
+
+    # The fleet-wide check assumed the default range; this host's own is what matters here.
+    ephemeral = parse_port_range(to_text(read_bytes('/proc/sys/net/ipv4/ip_local_port_range') or b''))
+    for warning in registry_warnings([entry for entry in registry if entry['service'] in present], ephemeral):
+        if 'ephemeral' in warning:
+            module.warn('On this host, %s' % warning)
 
     units = {}
     diffs = []

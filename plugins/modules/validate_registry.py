@@ -29,6 +29,7 @@ options:
       - The registry, a list of mappings with the keys C(port), C(service), C(protocol) and C(notes).
       - C(port) and C(service) are required; C(protocol) defaults to C(tcp).
       - A C(service) without a unit type suffix gets C(.service) appended, as C(systemctl) does.
+      - Ports below 1024 and ports in the default ephemeral range, 32768-60999, are legal but draw a warning.
     type: raw
     required: true
   source:
@@ -36,6 +37,12 @@ options:
       - Name of the variable the registry came from, used to say where a bad value is.
     type: str
     default: collision_guard_registry
+  both_protocols:
+    description:
+      - Whether one unit registered for the same port under both C(tcp) and C(udp) is allowed (as DNS does) or an error.
+    type: str
+    choices: [allow, error]
+    default: allow
 """
 
 EXAMPLES = r"""

@@ -10,7 +10,12 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
+    both_protocols_problems,
+    parse_port_range,
+    registry_warnings,
+    validate_registry,
+)
 
 GOOD = [
     pytest.param([{'port': 8765, 'service': 'sms-webhook'}],
@@ -117,3 +122,32 @@ def test_entry_with_several_problems_reports_each():
 def test_registry_must_be_a_list(registry):
     with pytest.raises(CollisionGuardError, match='must be a list'):
         validate_registry(registry)
+
+
+def test_registry_warnings_name_well_known_and_ephemeral_ports():
+    registry = validate_registry([
+        {'port': 80, 'service': 'web'},
+        {'port': 40000, 'service': 'api'},
+        {'port': 8765, 'service': 'sms-webhook'},
+    ], where='r')
+    warnings = registry_warnings(registry)
+    assert warnings == [
+        '80/tcp (web.service) is a well-known system port; make sure no system service of the hosts needs it',
+        "40000/tcp (api.service) is in the ephemeral range 32768-60999: the kernel may hand it out as the source "
+        "port of an outgoing connection, which blocks the service's bind",
+    ]
+    assert registry_warnings(registry, (10000, 20000)) == warnings[:1]
+
+
+def test_both_protocols_is_an_error_only_when_asked():
+    registry = validate_registry([
+        {'port': 53, 'service': 'dns'}, {'port': 53, 'service': 'dns', 'protocol': 'udp'},
+        {'port': 8765, 'service': 'sms-webhook'},
+    ], where='r')
+    assert both_protocols_problems(registry, 'r') == ['r: dns.service is registered for 53 under both tcp and udp']
+
+
+@pytest.mark.parametrize('text, expected', [('32768\t60999\n', (32768, 60999)), ('1024 65000', (1024, 65000)),
+                                            ('', (32768, 60999)), ('x y', (32768, 60999))])
+def test_parse_port_range(text, expected):
+    assert parse_port_range(text) == expected
