@@ -36,7 +36,7 @@ PORT_MAX = 65535
 _DIGITS = re.compile(r'^[0-9]+$')
 
 
-def _port_problem(value):
+def port_problem(value):
     """Return (port, problem); exactly one of them is None."""
     # bool is a subclass of int: "port: yes" must not become port 1.
     if isinstance(value, bool):
@@ -77,7 +77,7 @@ def _validate_entry(index, entry, where, problems):
         problems.append('%s: unknown key %r (known keys: %s)' % (here, key, ', '.join(ENTRY_KEYS)))
 
     required = {}
-    for key, check in (('port', _port_problem), ('service', _service_problem)):
+    for key, check in (('port', port_problem), ('service', _service_problem)):
         if key not in entry:
             problems.append('%s.%s: missing' % (here, key))
             continue
