@@ -28,6 +28,7 @@ import sys
 import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._journal import ERROR, NOTICE, WARNING, Journal
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import PROTOCOLS, REGISTRY_PATH, load_registry
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
     fd_targets,
@@ -48,11 +49,7 @@ EXIT_USAGE = 2
 EXIT_STILL_HELD = 3
 
 SIGNAL_NAMES = {signal.SIGTERM: 'SIGTERM', signal.SIGKILL: 'SIGKILL'}
-
-# Journal priorities (sd-daemon prefixes), used when stderr is the journal.
-NOTICE = 5
-WARNING = 4
-ERROR = 3
+JOURNAL_IDENTIFIER = 'collision-guard-evict'
 
 
 def parse_target(text):
@@ -173,21 +170,6 @@ def receipt(event, port_label, holder, **fields):
     return ' '.join(parts)
 
 
-class Journal(object):
-    """Writes lines to stderr, with a priority prefix when stderr is the journal."""
-
-    def __init__(self, stream=None, environ=None):
-        self.stream = stream or sys.stderr
-        self.prefixed = 'JOURNAL_STREAM' in (os.environ if environ is None else environ)
-        self.lines = []
-
-    def log(self, priority, line):
-        self.lines.append(line)
-        prefix = '<%d>' % priority if self.prefixed else ''
-        self.stream.write('%scollision-guard-evict: %s\n' % (prefix, line))
-        self.stream.flush()
-
-
 def netns_of(pid, proc='/proc'):
     try:
         return os.readlink(os.path.join(proc, str(pid), 'ns', 'net'))
@@ -197,10 +179,12 @@ def netns_of(pid, proc='/proc'):
 
 def read_holders(targets, proc='/proc'):
     """Every process (or none, for a kernel socket) holding a listening socket on one of ``targets``."""
-    listeners = []
-    for port, protocol in targets:
-        found, dummy_complete = read_listeners(port, protocol, proc=proc)
-        listeners.extend(found)
+    # One read for all targets, of only their protocols' tables.
+    protocols = set(protocol for dummy_port, protocol in targets)
+    found, dummy_complete = read_listeners(protocol=protocols.pop() if len(protocols) == 1 else None,
+                                           targets=set(targets), proc=proc)
+    # In the order of ``targets``, which the receipts follow.
+    listeners = sorted(found, key=lambda holder: targets.index((holder['port'], holder['protocol'])))
     for holder in listeners:
         holder['netns'] = netns_of(holder['pid'], proc) if holder['pid'] else None
     return listeners
@@ -426,7 +410,7 @@ def run(options, journal, proc='/proc'):
 
 
 def main(argv=None, proc='/proc'):
-    journal = Journal()
+    journal = Journal(JOURNAL_IDENTIFIER)
     try:
         options = parse_arguments(sys.argv[1:] if argv is None else argv)
     except CollisionGuardError as error:

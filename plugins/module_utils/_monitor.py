@@ -25,23 +25,18 @@ import sys
 import tempfile
 import time
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import units_in_order
+from ansible_collections.qwf.collision_guard.plugins.module_utils import _journal
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import CRITICAL, OK, WARNING, ownership_findings
+from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import CRITICAL, OK, WARNING, gather_findings
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import REGISTRY_PATH, load_registry
-from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
-    LIST_SOCKETS_COMMAND,
-    attribute_socket_units,
-    present_units,
-)
 
 METRICS_FILE = 'collision_guard.prom'
 DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
 CONFIG_PATH = '/etc/collision-guard/monitor.json'
 ALERT_TIMEOUT_SEC = 30
 SYSTEMCTL_TIMEOUT_SEC = 20
+JOURNAL_IDENTIFIER = 'collision-guard-check'
 
 
 def escape_label(value):
@@ -143,20 +138,20 @@ def run_alert(command, findings, log):
         result = subprocess.run(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 universal_newlines=True, timeout=ALERT_TIMEOUT_SEC, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
-        log(3, 'alert command %s failed: %s' % (json.dumps(command), error))
+        log(_journal.ERROR, 'alert command %s failed: %s' % (json.dumps(command), error))
         return
-    log(5 if result.returncode == 0 else 3, 'alert command %s exited %d' % (json.dumps(command), result.returncode))
+    log(_journal.NOTICE if result.returncode == 0 else _journal.ERROR,
+        'alert command %s exited %d' % (json.dumps(command), result.returncode))
 
 
 def check(registry, proc='/proc'):
-    """This host's findings, read the way port_ownership_info reads them."""
+    """This host's findings, gathered as port_ownership_info gathers them, but carrying on when systemd does not answer."""
     deadline = time.monotonic() + SYSTEMCTL_TIMEOUT_SEC
-    units = units_in_order(registry)
-    present = present_units(show_properties(units, ('Id', 'LoadState'), deadline))
-    listeners, dummy_complete = read_listeners(proc=proc)
-    if any(listener['pid'] == 1 for listener in listeners):
-        attribute_socket_units(listeners, run_systemctl(LIST_SOCKETS_COMMAND, deadline) or '')
-    findings, dummy_unregistered = ownership_findings(registry, listeners, present)
+    findings, dummy_unregistered, dummy_complete = gather_findings(
+        registry,
+        lambda units: show_properties(units, ('Id', 'LoadState'), deadline),
+        lambda argv, what: run_systemctl(argv, deadline) or '',
+        proc)
     return findings
 
 
@@ -164,21 +159,17 @@ def main(argv=None):
     """collision-guard-check [--textfile-dir DIR]: one check, metrics written, conflicts logged."""
     argv = sys.argv[1:] if argv is None else argv
     textfile_dir = argv[argv.index('--textfile-dir') + 1] if '--textfile-dir' in argv[:-1] else DEFAULT_TEXTFILE_DIR
-    prefixed = 'JOURNAL_STREAM' in os.environ
-
-    def log(priority, line):
-        sys.stderr.write('%scollision-guard-check: %s\n' % ('<%d>' % priority if prefixed else '', line))
-
+    journal = _journal.Journal(JOURNAL_IDENTIFIER)
     try:
         registry = load_registry(REGISTRY_PATH)
         config = load_config(CONFIG_PATH)
     except CollisionGuardError as error:
-        log(3, error.full_message())
+        journal.log(_journal.ERROR, error.full_message())
         return 1
     findings = check(registry)
     write_atomically(textfile_dir, METRICS_FILE, render_metrics(findings, time.time()))
     for line in conflict_lines(findings):
-        log(4, line)
+        journal.log(_journal.WARNING, line)
     if config.get('alert_command') and any(finding['severity'] == CRITICAL for finding in findings):
-        run_alert(config['alert_command'], findings, log)
+        run_alert(config['alert_command'], findings, journal.log)
     return 0

@@ -15,6 +15,14 @@ __metaclass__ = type
 import datetime
 import time
 
+from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import units_in_order
+from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+    LIST_SOCKETS_COMMAND,
+    attribute_socket_units,
+    present_units,
+)
+
 OWNED = 'owned'
 SQUATTED = 'squatted'
 FREE = 'free'
@@ -83,6 +91,24 @@ def ownership_findings(registry, listeners, present_units):
             unregistered[(item['protocol'], item['port'], item['pid'] or 0)] = dict(
                 _holder(item), port=item['port'], protocol=item['protocol'], address=item['address'])
     return findings, [unregistered[key] for key in sorted(unregistered)]
+
+
+def gather_findings(registry, unit_properties, run_systemctl, proc='/proc'):
+    """This host's ``ownership_findings``, from its sockets and systemd: ``(findings, unregistered, complete)``.
+
+    ``unit_properties(units)`` maps each unit to its systemd properties
+    (``LoadState`` at least); ``run_systemctl(argv, what)`` returns what
+    systemctl printed, and is asked only to name the socket units of PID 1.
+    How each fails is the caller's: a module fails, the monitor carries on.
+    ``complete`` is ``read_listeners``'s.
+    """
+    units = units_in_order(registry)
+    present = present_units(unit_properties(units))
+    listeners, complete = read_listeners(proc=proc)
+    if any(listener['pid'] == 1 for listener in listeners):
+        attribute_socket_units(listeners, run_systemctl(LIST_SOCKETS_COMMAND, 'for its socket units'))
+    findings, unregistered = ownership_findings(registry, listeners, present)
+    return findings, unregistered, complete
 
 
 def fleet_findings(host_findings):

@@ -141,18 +141,28 @@ DEFAULT_EPHEMERAL_RANGE = (32768, 60999)
 WELL_KNOWN_MAX = 1023
 
 
-def registry_warnings(registry, ephemeral_range=DEFAULT_EPHEMERAL_RANGE):
-    """What is legal but risky in a validated registry, one line per entry and reason."""
-    warnings = []
+def _entry_label(entry):
+    return '%d/%s (%s)' % (entry['port'], entry['protocol'], entry['service'])
+
+
+def well_known_port_warnings(registry):
+    """Entries on a well-known system port, which a system service of the hosts may need; one line each."""
+    return ['%s is a well-known system port; make sure no system service of the hosts needs it' % _entry_label(entry)
+            for entry in registry if entry['port'] <= WELL_KNOWN_MAX]
+
+
+def ephemeral_port_warnings(registry, ephemeral_range=DEFAULT_EPHEMERAL_RANGE):
+    """Entries in the ephemeral range, where an outgoing connection can take the port first; one line each."""
     low, high = ephemeral_range
-    for entry in registry:
-        label = '%d/%s (%s)' % (entry['port'], entry['protocol'], entry['service'])
-        if entry['port'] <= WELL_KNOWN_MAX:
-            warnings.append('%s is a well-known system port; make sure no system service of the hosts needs it' % label)
-        if low <= entry['port'] <= high:
-            warnings.append('%s is in the ephemeral range %d-%d: the kernel may hand it out as the source port of an '
-                            'outgoing connection, which blocks the service\'s bind' % (label, low, high))
-    return warnings
+    return ['%s is in the ephemeral range %d-%d: the kernel may hand it out as the source port of an '
+            'outgoing connection, which blocks the service\'s bind' % (_entry_label(entry), low, high)
+            for entry in registry if low <= entry['port'] <= high]
+
+
+def registry_warnings(registry, ephemeral_range=DEFAULT_EPHEMERAL_RANGE):
+    """What is legal but risky in a validated registry, one line per entry and reason, in registry order."""
+    return [warning for entry in registry
+            for warning in well_known_port_warnings([entry]) + ephemeral_port_warnings([entry], ephemeral_range)]
 
 
 def both_protocols_problems(registry, where):

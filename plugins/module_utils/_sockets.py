@@ -285,14 +285,19 @@ NO_OWNER = {'pid': None, 'ppid': None, 'session': None, 'name': None, 'user': No
             'unit': None, 'container': None}
 
 
-def read_listeners(port=None, protocol=None, include_non_listening=False, proc='/proc'):
+def read_listeners(port=None, protocol=None, include_non_listening=False, proc='/proc', targets=None):
     """Every listening socket in this network namespace, one entry per owning process.
+
+    ``port``, ``protocol`` and ``targets`` (a set of ``(port, protocol)``)
+    narrow it down. Owners are looked for only when a socket is left, so a
+    free port costs no walk through /proc.
 
     Returns ``(listeners, complete)``; ``complete`` is False when some
     processes could not be inspected (not root), so owners may be missing.
     """
     sockets = [sock for sock in list_sockets(protocol, not include_non_listening, proc)
-               if port is None or sock['port'] == port]
+               if (port is None or sock['port'] == port)
+               and (targets is None or (sock['port'], sock['protocol']) in targets)]
     if not sockets:
         return [], True
 

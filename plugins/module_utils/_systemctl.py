@@ -6,7 +6,11 @@
 # PRIVATE: this module_utils file is internal to qwf.collision_guard and may
 # change without notice. Do not import it from other collections.
 
-"""systemctl for the host-side helpers, which run without AnsibleModule: always bounded in time."""
+"""systemctl, one way for the modules and one for the host-side helpers.
+
+The helpers run without AnsibleModule and are always bounded in time; the
+modules fail, saying what they asked, when systemd cannot answer.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -15,7 +19,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import parse_unit_properties
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import parse_unit_properties, show_command
 
 
 def run_systemctl(argv, deadline):
@@ -39,3 +43,22 @@ def show_properties(units, properties, deadline):
         return parse_unit_properties(output or '', units)
     except CollisionGuardError:
         return {}
+
+
+def ask_systemd(module, argv, what):
+    """For modules: run ``argv`` (``systemctl ...``) with the host's systemctl; its stdout.
+
+    Fails the module when systemctl exits non-zero; ``what`` says what was asked.
+    """
+    argv = [module.get_bin_path('systemctl', required=True)] + list(argv[1:])
+    rc, out, err = module.run_command(argv)
+    if rc != 0:
+        module.fail_json(msg='Cannot ask systemd %s: %s exited %d: %s' % (what, ' '.join(argv[:2]), rc, err.strip()))
+    return out
+
+
+def unit_properties(module, units):
+    """For modules: the ``show_command`` properties of each unit; CollisionGuardError when the answer is malformed."""
+    if not units:
+        return {}
+    return parse_unit_properties(ask_systemd(module, show_command(units), 'which units exist'), units)

@@ -103,26 +103,10 @@ unregistered:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import units_in_order
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import ownership_findings
+from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import gather_findings
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
-from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
-    LIST_SOCKETS_COMMAND,
-    attribute_socket_units,
-    parse_unit_properties,
-    present_units,
-    show_command,
-)
-
-
-def systemctl(module, argv, what):
-    argv = [module.get_bin_path('systemctl', required=True)] + list(argv[1:])
-    rc, out, err = module.run_command(argv)
-    if rc != 0:
-        module.fail_json(msg='Cannot ask systemd %s: systemctl exited %d: %s' % (what, rc, err.strip()))
-    return out
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, unit_properties
 
 
 def main():
@@ -132,21 +116,17 @@ def main():
     )
     try:
         registry = validate_registry(module.params['registry'], where='registry')
-        units = units_in_order(registry)
-        present = present_units(parse_unit_properties(systemctl(module, show_command(units), 'which units exist'),
-                                                      units)) if units else set()
+        findings, unregistered, complete = gather_findings(
+            registry,
+            lambda units: unit_properties(module, units),
+            lambda argv, what: ask_systemd(module, argv, what))
     except CollisionGuardError as error:
         module.fail_json(msg='Cannot check port ownership: %s' % error.full_message())
-    try:
-        listeners, complete = read_listeners()
     except (IOError, OSError) as error:
         module.fail_json(msg='Cannot read the sockets of this host: %s' % error)
-    if any(listener['pid'] == 1 for listener in listeners):
-        attribute_socket_units(listeners, systemctl(module, LIST_SOCKETS_COMMAND, 'for its socket units'))
     if not complete:
         module.warn('Some processes could not be inspected (run as root to see them); '
                     'a port they hold may be reported without its holder.')
-    findings, unregistered = ownership_findings(registry, listeners, present)
     module.exit_json(changed=False, findings=findings, unregistered=unregistered)
 
 

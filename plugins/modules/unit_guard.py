@@ -258,16 +258,12 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
+    ephemeral_port_warnings,
     parse_port_range,
-    registry_warnings,
     validate_registry,
 )
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
-    daemon_reload_due,
-    parse_unit_properties,
-    present_units,
-    show_command,
-)
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, unit_properties
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import daemon_reload_due, present_units
 
 DROPIN_MODE = '0644'
 
@@ -297,21 +293,6 @@ def remove(path):
         os.rmdir(os.path.dirname(path))
     except OSError:
         pass
-
-
-def run_systemctl(module, argv, what):
-    argv = list(argv)
-    argv[0] = module.get_bin_path('systemctl', required=True)
-    rc, out, err = module.run_command(argv)
-    if rc != 0:
-        module.fail_json(msg='Cannot ask systemd %s: %s exited %d: %s' % (what, ' '.join(argv[:2]), rc, err.strip()))
-    return out
-
-
-def unit_properties(module, units):
-    if not units:
-        return {}
-    return parse_unit_properties(run_systemctl(module, show_command(units), 'which units exist'), units)
 
 
 def managed_dropins(unit_dir):
@@ -403,7 +384,7 @@ def main():
         cleanup, policy = settings(module.params)
         properties = unit_properties(module, units_in_order(registry))
         present = present_units(properties)
-        systemd_version = parse_systemd_version(run_systemctl(module, ['systemctl', '--version'], 'its version'))
+        systemd_version = parse_systemd_version(ask_systemd(module, ['systemctl', '--version'], 'its version'))
         if module.params['state'] == 'absent':
             dropins, absent, present = {}, [], set()
         else:
@@ -425,9 +406,8 @@ def main():
 
     # The fleet-wide check assumed the default range; this host's own is what matters here.
     ephemeral = parse_port_range(to_text(read_bytes('/proc/sys/net/ipv4/ip_local_port_range') or b''))
-    for warning in registry_warnings([entry for entry in registry if entry['service'] in present], ephemeral):
-        if 'ephemeral' in warning:
-            module.warn('On this host, %s' % warning)
+    for warning in ephemeral_port_warnings([entry for entry in registry if entry['service'] in present], ephemeral):
+        module.warn('On this host, %s' % warning)
 
     units = {}
     diffs = []

@@ -20,6 +20,7 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _eviction
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._journal import Journal
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import load_registry, validate_registry
 
 REGISTRY = validate_registry([
@@ -140,13 +141,6 @@ def test_a_receipt_names_everything_and_a_hostile_cmdline_stays_on_one_line():
     assert '\n' not in line
 
 
-def test_the_journal_gets_priorities_only_when_stderr_is_the_journal():
-    stream = io.StringIO()
-    _eviction.Journal(stream, {'JOURNAL_STREAM': '8:1234'}).log(_eviction.WARNING, 'x')
-    _eviction.Journal(stream, {}).log(_eviction.WARNING, 'y')
-    assert stream.getvalue() == '<4>collision-guard-evict: x\ncollision-guard-evict: y\n'
-
-
 @pytest.mark.parametrize('text, target', [('8765/tcp', (8765, 'tcp')), ('5514/udp', (5514, 'udp')), ('80', (80, 'tcp'))])
 def test_parse_target(text, target):
     assert _eviction.parse_target(text) == target
@@ -207,7 +201,7 @@ def squatter():
 def run_helper(tmp_path, port, *extra):
     registry = tmp_path / 'registry.json'
     registry.write_text(json.dumps({'registry': [{'port': port, 'service': 'owner'}]}))
-    journal = _eviction.Journal(io.StringIO(), {})
+    journal = Journal(_eviction.JOURNAL_IDENTIFIER, io.StringIO(), {})
     argv = ['--registry', str(registry), '--grace-sec', '0.5', '--timeout-sec', '5'] + list(extra)
     args = _eviction.parse_arguments(argv + ['owner.service', '%d/tcp' % port])
     started = time.monotonic()
@@ -224,6 +218,22 @@ def port_is_free(port):
         return False
     finally:
         probe.close()
+
+
+def test_the_holders_of_all_targets_are_read_at_once_in_the_order_of_the_targets():
+    sockets = [socket.socket(), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)]
+    try:
+        for sock in sockets:
+            sock.bind(('127.0.0.1', 0))
+        sockets[0].listen()
+        targets = [(sockets[1].getsockname()[1], 'udp'), (sockets[0].getsockname()[1], 'tcp')]
+        holders = _eviction.read_holders(targets)
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert [(item['port'], item['protocol'], item['pid']) for item in holders] == [
+        (port, protocol, os.getpid()) for port, protocol in targets]
+    assert all(item['netns'] == _eviction.netns_of(os.getpid()) for item in holders)
 
 
 def test_a_free_port_needs_nothing_and_logs_nothing(tmp_path):
@@ -274,7 +284,7 @@ def test_dry_run_evicts_nobody(tmp_path, squatter):
 def test_without_its_registry_the_helper_evicts_nobody(tmp_path, squatter):
     process, port = squatter()
     args = _eviction.parse_arguments(['--registry', str(tmp_path / 'missing.json'), 'owner.service', '%d/tcp' % port])
-    journal = _eviction.Journal(io.StringIO(), {})
+    journal = Journal(_eviction.JOURNAL_IDENTIFIER, io.StringIO(), {})
     assert _eviction.run(args, journal) == _eviction.EXIT_REFUSED
     assert process.poll() is None
     assert 'nothing is evicted' in journal.lines[0]
@@ -286,7 +296,7 @@ def test_without_its_registry_the_helper_evicts_nobody(tmp_path, squatter):
     (['--grace-sec', '20', '--timeout-sec=10', 'owner.service', '80/tcp'], 'bad arguments: need 0 < --grace-sec'),
 ])
 def test_bad_values_change_nothing(argv, message):
-    journal = _eviction.Journal(io.StringIO(), {})
+    journal = Journal(_eviction.JOURNAL_IDENTIFIER, io.StringIO(), {})
     assert _eviction.run(_eviction.parse_arguments(argv), journal) == _eviction.EXIT_USAGE
     assert journal.lines[0].startswith(message)
 

@@ -8,6 +8,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import os
+import socket
 import time
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
     check_table,
     fleet_findings,
+    gather_findings,
     ownership_findings,
     parse_host_time,
     port_owner_state,
@@ -94,6 +97,31 @@ def test_an_unknown_holder_is_critical():
     findings, dummy = ownership_findings(REGISTRY, [listener(None, pid=None)], {'sms-webhook.service'})
     assert findings[0]['severity'] == 'critical'
     assert findings[0]['message'].startswith('held by python3 (pid None)')
+
+
+def test_gather_findings_reads_this_hosts_sockets_and_asks_systemd_which_units_exist():
+    squatted = socket.socket()
+    squatted.bind(('127.0.0.1', 0))
+    squatted.listen()
+    port = squatted.getsockname()[1]
+    registry = validate_registry([{'port': port, 'service': 'owner'}, {'port': port, 'service': 'gone',
+                                                                       'protocol': 'udp'}], where='test')
+    asked = []
+
+    def unit_properties(units):
+        asked.append(units)
+        return {'owner.service': {'LoadState': 'loaded'}, 'gone.service': {'LoadState': 'not-found'}}
+
+    try:
+        findings, unregistered, complete = gather_findings(registry, unit_properties, lambda argv, what: '')
+    finally:
+        squatted.close()
+    assert asked == [['owner.service', 'gone.service']]
+    assert [(item['port'], item['service'], item['severity']) for item in findings] == [
+        (port, 'owner.service', 'critical')]
+    assert [holder['pid'] for holder in findings[0]['holders']] == [os.getpid()]
+    assert all(item['port'] != port for item in unregistered)
+    assert complete in (True, False)
 
 
 def test_fleet_findings_and_table():

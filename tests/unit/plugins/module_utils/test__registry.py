@@ -12,9 +12,11 @@ import pytest
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
     both_protocols_problems,
+    ephemeral_port_warnings,
     parse_port_range,
     registry_warnings,
     validate_registry,
+    well_known_port_warnings,
 )
 
 GOOD = [
@@ -137,6 +139,16 @@ def test_registry_warnings_name_well_known_and_ephemeral_ports():
         "port of an outgoing connection, which blocks the service's bind",
     ]
     assert registry_warnings(registry, (10000, 20000)) == warnings[:1]
+    assert well_known_port_warnings(registry) == warnings[:1]
+    assert ephemeral_port_warnings(registry) == warnings[1:]
+    assert ephemeral_port_warnings(registry, (10000, 20000)) == []
+
+
+def test_registry_warnings_follow_the_registry_order_and_each_entrys_well_known_warning_comes_first():
+    api, web = validate_registry([{'port': 40000, 'service': 'api'}, {'port': 80, 'service': 'web'}], where='r')
+    assert registry_warnings([api, web]) == ephemeral_port_warnings([api]) + well_known_port_warnings([web])
+    assert registry_warnings([api, web], (1, 1023)) == (
+        well_known_port_warnings([web]) + ephemeral_port_warnings([web], (1, 1023)))
 
 
 def test_both_protocols_is_an_error_only_when_asked():

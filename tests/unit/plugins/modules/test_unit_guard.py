@@ -270,3 +270,14 @@ def test_state_absent_removes_every_dropin_the_collection_wrote_and_nothing_else
     assert written(tmp_path) == ['sms-webhook.service.d/override.conf']
     assert not (tmp_path / 'syslog-relay.service.d').exists()
     assert run_module({'registry': [], 'unit_dir': str(tmp_path), 'state': 'absent'})['changed'] is False
+
+
+def test_only_ephemeral_ports_draw_a_warning_on_the_host(run_module, monkeypatch, tmp_path):
+    # Well-known ports were warned about on the controller; the host's own ephemeral range is checked here.
+    monkeypatch.setattr(unit_guard, 'parse_port_range', lambda text: (32768, 60999))
+    registry = validate_registry([{'port': 80, 'service': 'sms-webhook'}, {'port': 40000, 'service': 'syslog-relay'}])
+    run_module.show_output = SHOW_OUTPUT.rsplit('\n\n', 1)[0]
+    assert run_module({'registry': registry, 'unit_dir': str(tmp_path)})['changed'] is True
+    assert [message for message in run_module.warned if message.startswith('On this host')] == [
+        "On this host, 40000/tcp (syslog-relay.service) is in the ephemeral range 32768-60999: the kernel may hand "
+        "it out as the source port of an outgoing connection, which blocks the service's bind"]
