@@ -154,8 +154,9 @@ def well_known_port_warnings(registry):
 def ephemeral_port_warnings(registry, ephemeral_range=DEFAULT_EPHEMERAL_RANGE):
     """Entries in the ephemeral range, where an outgoing connection can take the port first; one line each."""
     low, high = ephemeral_range
-    return ['%s is in the ephemeral range %d-%d: the kernel may hand it out as the source port of an '
-            'outgoing connection, which blocks the service\'s bind' % (_entry_label(entry), low, high)
+    return ['%s is in the ephemeral range %d-%d: unless it is reserved (net.ipv4.ip_local_reserved_ports, which '
+            'harden sets by default), the kernel may hand it out as the source port of an outgoing connection, '
+            'which blocks the service\'s bind' % (_entry_label(entry), low, high)
             for entry in registry if low <= entry['port'] <= high]
 
 

@@ -235,7 +235,6 @@ absent:
 
 import glob
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
@@ -257,6 +256,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     units_in_order,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import read_bytes, write_atomically
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
     ephemeral_port_warnings,
     parse_port_range,
@@ -266,24 +266,6 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl imp
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import daemon_reload_due, present_units
 
 DROPIN_MODE = '0644'
-
-
-def read_bytes(path):
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read()
-    except (IOError, OSError):
-        return None
-
-
-def write_atomically(module, path, content):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix='.collision-guard-')
-    with os.fdopen(fd, 'wb') as handle:
-        handle.write(content)
-    module.atomic_move(temp_path, path)
 
 
 def remove(path):

@@ -135,7 +135,8 @@ def test_registry_warnings_name_well_known_and_ephemeral_ports():
     warnings = registry_warnings(registry)
     assert warnings == [
         '80/tcp (web.service) is a well-known system port; make sure no system service of the hosts needs it',
-        "40000/tcp (api.service) is in the ephemeral range 32768-60999: the kernel may hand it out as the source "
+        "40000/tcp (api.service) is in the ephemeral range 32768-60999: unless it is reserved "
+        "(net.ipv4.ip_local_reserved_ports, which harden sets by default), the kernel may hand it out as the source "
         "port of an outgoing connection, which blocks the service's bind",
     ]
     assert registry_warnings(registry, (10000, 20000)) == warnings[:1]

@@ -279,5 +279,6 @@ def test_only_ephemeral_ports_draw_a_warning_on_the_host(run_module, monkeypatch
     run_module.show_output = SHOW_OUTPUT.rsplit('\n\n', 1)[0]
     assert run_module({'registry': registry, 'unit_dir': str(tmp_path)})['changed'] is True
     assert [message for message in run_module.warned if message.startswith('On this host')] == [
-        "On this host, 40000/tcp (syslog-relay.service) is in the ephemeral range 32768-60999: the kernel may hand "
-        "it out as the source port of an outgoing connection, which blocks the service's bind"]
+        "On this host, 40000/tcp (syslog-relay.service) is in the ephemeral range 32768-60999: unless it is reserved "
+        "(net.ipv4.ip_local_reserved_ports, which harden sets by default), the kernel may hand it out as the source "
+        "port of an outgoing connection, which blocks the service's bind"]
