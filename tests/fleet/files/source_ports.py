@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Print the source ports the kernel hands out to outgoing connections, until it has none left.
 
 Usage: source_ports.py LISTEN_PORT. Every connection goes to one listener on
