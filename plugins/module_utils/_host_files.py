@@ -25,12 +25,23 @@ def read_bytes(path):
         return None
 
 
-def write_atomically(module, path, content):
-    """Write ``content`` (bytes) to ``path`` through a temp file in the same directory, so no reader sees half of it."""
+def write_atomically(path, content, replace=os.rename):
+    """Replace ``path`` with ``content`` (bytes, mode 0644) in one rename, so a reader sees the old file or the new one.
+
+    Modules pass ``module.atomic_move`` as ``replace``, which also keeps SELinux contexts.
+    """
     directory = os.path.dirname(path)
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o755)
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix='.collision-guard-')
-    with os.fdopen(fd, 'wb') as handle:
-        handle.write(content)
-    module.atomic_move(temp_path, path)
+    fd, temp_path = tempfile.mkstemp(dir=directory, prefix='.%s.' % os.path.basename(path))
+    try:
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp_path, 0o644)
+        replace(temp_path, path)
+    except BaseException:
+        if os.path.exists(temp_path):
+            os.remove(temp_path)
+        raise

@@ -22,11 +22,11 @@ __metaclass__ = type
 import json
 import os
 import sys
-import tempfile
 import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _journal
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import write_atomically
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import CRITICAL, OK, WARNING, gather_findings
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import REGISTRY_PATH, load_registry
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
@@ -96,24 +96,6 @@ def conflict_lines(findings):
         for finding in findings if finding['severity'] == CRITICAL]
 
 
-def write_atomically(directory, name, text):
-    """Replace ``directory/name`` in one rename, so a reader sees the old file or the new one."""
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o755)
-    fd, temp_path = tempfile.mkstemp(dir=directory, prefix='.%s.' % name)
-    try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_path, 0o644)
-        os.rename(temp_path, os.path.join(directory, name))
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
-
-
 def load_config(path):
     """The monitor's settings the role writes: ``{"alert_command": [argv...]}``; empty when absent."""
     try:
@@ -167,7 +149,8 @@ def main(argv=None):
         journal.log(_journal.ERROR, error.full_message())
         return 1
     findings = check(registry)
-    write_atomically(textfile_dir, METRICS_FILE, render_metrics(findings, time.time()))
+    # A temp file renamed into place: node_exporter never reads half a file.
+    write_atomically(os.path.join(textfile_dir, METRICS_FILE), render_metrics(findings, time.time()).encode('utf-8'))
     for line in conflict_lines(findings):
         journal.log(_journal.WARNING, line)
     if config.get('alert_command') and any(finding['severity'] == CRITICAL for finding in findings):

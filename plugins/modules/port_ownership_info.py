@@ -23,18 +23,12 @@ author:
   - Collision Guard maintainers (@qwf)
 extends_documentation_fragment:
   - qwf.collision_guard.attributes.info_module
+  - qwf.collision_guard.registry
 attributes:
   platform:
     support: full
     platforms: posix
     description: Linux with C(/proc) and systemd; root to see other users' processes.
-options:
-  registry:
-    description:
-      - The registry, preferably as returned by M(qwf.collision_guard.validate_registry).
-    type: list
-    elements: dict
-    required: true
 notes:
   - A critical finding means the registered unit's next start fails unless its C(port-cleanup.conf) evicts the holder.
 seealso:

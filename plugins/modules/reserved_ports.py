@@ -161,7 +161,7 @@ def sync_file(module, path, desired):
             if desired is None:
                 os.remove(path)
             else:
-                write_atomically(module, path, to_bytes(desired))
+                write_atomically(path, to_bytes(desired), module.atomic_move)
         except (IOError, OSError) as error:
             module.fail_json(msg='Cannot write %s: %s' % (path, to_native(error)))
     return {'before_header': path, 'after_header': path if desired is not None else '%s (removed)' % path,

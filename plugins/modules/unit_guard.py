@@ -28,6 +28,8 @@ description:
     so a bad registry stops the play before any host is touched.
 author:
   - Collision Guard maintainers (@qwf)
+extends_documentation_fragment:
+  - qwf.collision_guard.registry
 attributes:
   check_mode:
     support: full
@@ -40,12 +42,6 @@ attributes:
     platforms: posix
     description: Needs systemd and C(systemctl) on the host.
 options:
-  registry:
-    description:
-      - The registry, preferably as returned by M(qwf.collision_guard.validate_registry).
-    type: list
-    elements: dict
-    required: true
   cleanup_method:
     description:
       - How the drop-in frees a port.
@@ -323,7 +319,7 @@ def sync_dropin(module, path, desired):
         diff = {'before_header': path, 'after_header': path, 'before': before_text, 'after': desired}
         if not module.check_mode:
             try:
-                write_atomically(module, path, desired_bytes)
+                write_atomically(path, desired_bytes, module.atomic_move)
             except (IOError, OSError) as error:
                 module.fail_json(msg='Cannot write %s: %s' % (path, to_native(error)))
     # atomic_move keeps an old file's mode or applies the umask to a new

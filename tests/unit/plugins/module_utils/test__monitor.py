@@ -71,14 +71,6 @@ def test_one_journal_line_per_conflict_with_the_cmdline_quoted():
         'status-api.service; pid=4242 user=root unit=session-7.scope cmdline="python3 -c print(\\"a\\\\\\\\b\\")\\nx"']
 
 
-def test_write_atomically_replaces_the_file_and_leaves_no_temp(tmp_path):
-    _monitor.write_atomically(str(tmp_path / 'textfile'), 'collision_guard.prom', 'old\n')
-    _monitor.write_atomically(str(tmp_path / 'textfile'), 'collision_guard.prom', 'new\n')
-    assert [path.name for path in (tmp_path / 'textfile').iterdir()] == ['collision_guard.prom']
-    assert (tmp_path / 'textfile' / 'collision_guard.prom').read_text() == 'new\n'
-    assert (tmp_path / 'textfile' / 'collision_guard.prom').stat().st_mode & 0o777 == 0o644
-
-
 def test_load_config(tmp_path):
     path = tmp_path / 'monitor.json'
     assert _monitor.load_config(str(path)) == {}

@@ -1,0 +1,22 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) qwf.collision_guard contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Modules that act on the registry on a host.
+    DOCUMENTATION = r"""
+options:
+  registry:
+    description:
+      - The registry, preferably as returned by M(qwf.collision_guard.validate_registry).
+    type: list
+    elements: dict
+    required: true
+"""
