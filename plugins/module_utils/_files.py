@@ -36,6 +36,9 @@ SHARED_TEMP_DIRS = ('/tmp', '/var/tmp')
 COMPANION_SUFFIXES = ('-wal', '-shm', '-journal')
 LOCK_SUFFIXES = ('.lock', '.lck')
 PID_SUFFIX = '.pid'
+# Seconds a process may seem to start after its PID file was written: btime is
+# whole seconds, and some file systems keep coarse mtimes.
+PID_FILE_CLOCK_TOLERANCE = 1.0
 RISK_ORDER = {'critical': 0, 'medium': 1, 'low': 2}
 _LOCK_LINE = re.compile(
     r'^\d+:\s+(?:->\s+)?(?P<kind>\S+)\s+(?P<mode>\S+)\s+(?P<access>\S+)\s+(?P<pid>-?\d+)\s+'
@@ -92,25 +95,67 @@ def write_mode(flags):
     return 'append' if flags & O_APPEND else 'write'
 
 
-def pid_file_status(pid, process, expected_name):
-    """Judge a PID file: ``alive``, ``dead`` (stale) or ``reused`` (stale: another program has the pid).
+def parse_start_ticks(text):
+    """Field 22 of /proc/PID/stat, when the process started in clock ticks since boot, or None.
 
-    ``process`` is None when the pid does not exist, else a dict with
-    ``name`` and ``cmdline``. The expected name comes from the file name
-    (nginx.pid -> nginx); a process matches when its name or the program of
-    its command line contains it.
+    Field 2 is the command name in parentheses, which may itself hold spaces
+    and ')'; the fields after it start after the last ')'.
+    """
+    end = text.rfind(')') if text else -1
+    if end < 0:
+        return None
+    fields = text[end + 1:].split()
+    # fields[0] is field 3 (state), so field 22 is fields[19].
+    if len(fields) < 20 or not fields[19].isdigit():
+        return None
+    return int(fields[19])
+
+
+def parse_boot_time(text):
+    """``btime`` from /proc/stat: when the host booted, in seconds since the epoch, or None."""
+    for line in (text or '').splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == 'btime' and parts[1].isdigit():
+            return int(parts[1])
+    return None
+
+
+def process_start_time(start_ticks, boot_time, clock_ticks):
+    """When a process started, in seconds since the epoch, or None when a part is unknown."""
+    if start_ticks is None or boot_time is None or not clock_ticks or clock_ticks < 0:
+        return None
+    return boot_time + start_ticks / float(clock_ticks)
+
+
+def _runs_declared_unit(process, declared_unit):
+    """Whether the process belongs to the unit that declares the PID file as its PIDFile=."""
+    return bool(declared_unit) and (process or {}).get('unit') == declared_unit
+
+
+def pid_file_status(pid, process, written, started, declared_unit=None):
+    """Judge a PID file: ``alive``, ``dead`` (stale) or ``reused`` (stale: another process has the pid).
+
+    ``process`` is None when the pid does not exist, else a dict with at least
+    ``unit`` (from its cgroup). ``written`` is the file's mtime and ``started``
+    the process's start time, both in seconds since the epoch or None when
+    unknown. ``declared_unit`` is the systemd unit whose PIDFile= is this file,
+    or None.
+
+    The pid is the file's own when it runs in the unit that declares the file.
+    Otherwise a process can only have written the file if it was already
+    running then: one that started after the file's mtime (beyond
+    ``PID_FILE_CLOCK_TOLERANCE``) has taken a reused pid. Names are never
+    compared: a program's name says nothing about which process wrote a file.
+    Without both times there is no evidence of reuse, so the file counts as
+    alive.
     """
     if pid is None or process is None:
         return 'dead'
-    wanted = expected_name.lower()
-    names = [process.get('name') or '']
-    if process.get('cmdline'):
-        names.append(os.path.basename(process['cmdline'][0]))
-        if len(process['cmdline']) > 1:
-            names.append(os.path.basename(process['cmdline'][1]))
-    if any(wanted in name.lower() or (name and name.lower() in wanted) for name in names if name):
+    if _runs_declared_unit(process, declared_unit):
         return 'alive'
-    return 'reused'
+    if written is not None and started is not None and started > written + PID_FILE_CLOCK_TOLERANCE:
+        return 'reused'
+    return 'alive'
 
 
 def parse_pid(text):
@@ -182,14 +227,36 @@ def assess_lock(path, locks, holders):
     }
 
 
-def assess_pid_file(path, pid, status, process):
-    """A finding for one PID file."""
+def describe_pid_owner(process):
+    """What a process is, for a reason text: name, unit and command line, as far as known."""
+    process = process or {}
+    details = []
+    if process.get('unit'):
+        details.append('unit %s' % process['unit'])
+    if process.get('cmdline'):
+        command = ' '.join(process['cmdline'])
+        details.append('command %s' % (command if len(command) <= 120 else command[:117] + '...'))
+    name = process.get('name') or 'an unnamed process'
+    return '%s (%s)' % (name, ', '.join(details)) if details else name
+
+
+def assess_pid_file(path, pid, status, process, written=None, started=None, declared_unit=None):
+    """A finding for one PID file, judged by ``pid_file_status`` with the same arguments."""
     if status == 'alive':
-        risk, reason = 'low', 'pid %s is alive and runs the expected program' % pid
+        risk = 'low'
+        if _runs_declared_unit(process, declared_unit):
+            reason = 'pid %s runs in %s, the unit that declares this file as its PIDFile' % (pid, declared_unit)
+        elif written is not None and started is not None:
+            reason = ('pid %s, %s, was already running when the file was last written'
+                      % (pid, describe_pid_owner(process)))
+        else:
+            reason = ('pid %s, %s, is alive; its start time or the file\'s mtime is unknown, so a reused pid '
+                      'cannot be told' % (pid, describe_pid_owner(process)))
     elif status == 'reused':
         risk = 'critical'
-        reason = ('pid %s now belongs to %s: whoever trusts this file signals the wrong process'
-                  % (pid, (process or {}).get('name')))
+        later = ' %.0f s' % (started - written) if written is not None and started is not None else ''
+        reason = ('pid %s is now %s, which started%s after the file was last written: whoever trusts this file '
+                  'signals the wrong process' % (pid, describe_pid_owner(process), later))
     else:
         risk = 'medium'
         reason = ('pid %s is dead: a start script may refuse to start, or a new process may take the pid'
@@ -333,8 +400,48 @@ def looks_like_database(path):
         return False
 
 
-def find_shared_files(paths, pid_file_paths, max_depth, max_files, skip_pids=(), proc='/proc'):
+def clock_ticks():
+    """Clock ticks per second, the unit of /proc/PID/stat times, or None when unknown."""
+    try:
+        return os.sysconf('SC_CLK_TCK')
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def file_mtime(path):
+    try:
+        return os.stat(path).st_mtime
+    except (IOError, OSError):
+        return None
+
+
+def _real_paths(pid_file_units):
+    """``pid_file_units`` keyed by real path, so /var/run/x.pid matches /run/x.pid."""
+    return dict((os.path.realpath(path), unit) for path, unit in (pid_file_units or {}).items())
+
+
+def read_pid_file(path, describe, boot_time, ticks, pid_file_units, proc='/proc'):
+    """The finding for one PID file: its pid, that process, and their times read from the host.
+
+    ``pid_file_units`` maps real paths (see ``_real_paths``) to the unit whose PIDFile= each is.
+    """
+    written = file_mtime(path)
+    pid = parse_pid(read_text(path, size=64) or '')
+    process = describe(pid) if pid and os.path.exists(os.path.join(proc, str(pid))) else None
+    started = None
+    if process is not None:
+        start_ticks = parse_start_ticks(read_text(os.path.join(proc, str(pid), 'stat')) or '')
+        started = process_start_time(start_ticks, boot_time, ticks)
+    declared_unit = pid_file_units.get(path) or pid_file_units.get(os.path.realpath(path))
+    status = pid_file_status(pid, process, written, started, declared_unit)
+    return assess_pid_file(path, pid, status, process, written, started, declared_unit)
+
+
+def find_shared_files(paths, pid_file_paths, max_depth, max_files, skip_pids=(), proc='/proc', pid_file_units=None):
     """Every finding on this host, the most risky first.
+
+    ``pid_file_units`` maps a PID file's path to the systemd unit that
+    declares it as its PIDFile=; files missing from it are judged by time.
 
     Returns ``(findings, complete, truncated)``: whether every process could
     be read, and whether a search stopped at ``max_files``.
@@ -375,14 +482,14 @@ def find_shared_files(paths, pid_file_paths, max_depth, max_files, skip_pids=(),
             claimed.add(path)
             findings.append(assess_lock(path, locks_by_path.get(path, []), open_files.get(path, [])))
 
+    boot_time = parse_boot_time(read_text(os.path.join(proc, 'stat')))
+    ticks = clock_ticks()
+    units = _real_paths(pid_file_units)
     for path in sorted(set(pid_walk) | set(p for p in walked if p.endswith(PID_SUFFIX))):
         if path in claimed:
             continue
         claimed.add(path)
-        pid = parse_pid(read_text(path, size=64) or '')
-        process = describe(pid) if pid and os.path.exists(os.path.join(proc, str(pid))) else None
-        status = pid_file_status(pid, process, os.path.basename(path)[:-len(PID_SUFFIX)])
-        findings.append(assess_pid_file(path, pid, status, process))
+        findings.append(read_pid_file(path, describe, boot_time, ticks, units, proc))
 
     for path in sorted(open_files):
         holders = open_files[path]

@@ -20,8 +20,11 @@ description:
   - C(lock), a file locked through C(flock) or C(fcntl) with its holders from C(/proc/locks), or a
     C(*.lock)/C(*.lck) file that nobody holds.
   - C(pidfile), a C(*.pid) file under O(pid_file_paths) or O(paths), with its pid, whether that pid is
-    alive, and whether the live process is the expected program. A file is stale when its pid is dead
-    or reused by another program.
+    alive, and whether the live process is the one that wrote the file. A file is stale when its pid is
+    dead or reused. Reuse is judged by time, never by names; a process can only have written the file if it
+    was already running when the file was last written, so a process that started more than a second after
+    the file's modification time (its start time read from C(/proc/PID/stat) and the boot time in
+    C(/proc/stat)) has a reused pid.
   - C(shared-temp), a fixed path under C(/tmp) or C(/var/tmp) used (open, or as working directory) by two
     or more processes; C(shared-file), any other file opened for writing by two or more processes.
   - Each finding carries a C(risk) (V(critical), V(medium) or V(low)) with its C(reason) written out,
@@ -139,7 +142,8 @@ findings:
       type: int
       sample: 4242
     status:
-      description: For C(pidfile), V(alive), V(dead) or V(reused).
+      description: For C(pidfile), V(alive), V(dead) or V(reused) (the live process started after the file was
+        last written).
       returned: when type is pidfile
       type: str
       sample: dead
