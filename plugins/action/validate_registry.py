@@ -11,7 +11,9 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
+    DEFAULT_NEVER_EVICT,
     both_protocols_problems,
+    never_evict_problems,
     registry_warnings,
     validate_registry,
 )
@@ -35,11 +37,30 @@ def hosts_with_another_registry(task_vars, name):
             if host != me and hostvars[host].get(name) != mine]
 
 
+def check_values(registry, source, never_evict, both_protocols='allow'):
+    """``(entries, problems)``: the registry normalised, and every bad value of it and of ``never_evict`` in one list.
+
+    A registry that is not a list at all raises CollisionGuardError.
+    """
+    problems = []
+    entries = []
+    try:
+        entries = validate_registry(registry, where=source)
+    except CollisionGuardError as error:
+        if not error.problems:
+            raise
+        problems.extend(error.problems)
+    problems.extend(never_evict_problems(never_evict))
+    if both_protocols == 'error':
+        problems.extend(both_protocols_problems(entries, source))
+    return entries, problems
+
+
 class ActionModule(ActionBase):
     """Validate the registry on the controller; no host is contacted."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('registry', 'source', 'both_protocols'))
+    _VALID_ARGS = frozenset(('registry', 'source', 'both_protocols', 'never_evict'))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -50,16 +71,17 @@ class ActionModule(ActionBase):
             registry=dict(type='raw', required=True),
             source=dict(type='str', default='collision_guard_registry'),
             both_protocols=dict(type='str', choices=['allow', 'error'], default='allow'),
+            never_evict=dict(type='raw', default=list(DEFAULT_NEVER_EVICT)),
         ))
         try:
-            entries = validate_registry(args['registry'], where=args['source'])
-            if args['both_protocols'] == 'error':
-                problems = both_protocols_problems(entries, args['source'])
-                if problems:
-                    raise CollisionGuardError('%s has %d bad value(s); no host was changed' % (
-                        args['source'], len(problems)), problems)
+            entries, problems = check_values(args['registry'], args['source'], args['never_evict'], args['both_protocols'])
         except CollisionGuardError as error:
             result.update(failed=True, msg=error.full_message(), problems=error.problems)
+            return result
+        if problems:
+            error = CollisionGuardError('%s has %d bad value(s); no host was changed' % (
+                args['source'], len(problems)), problems)
+            result.update(failed=True, msg=error.full_message(), problems=problems)
             return result
 
         differing = hosts_with_another_registry(task_vars or {}, args['source'])

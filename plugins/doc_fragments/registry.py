@@ -16,6 +16,10 @@ options:
   registry:
     description:
       - The registry, preferably as returned by M(qwf.collision_guard.validate_registry).
+      - Each entry has C(port) and C(service) (a unit name, an alias, or a glob such as C(postgresql@*-main) that fits
+        one loaded unit per host), and optionally C(protocol), C(address) (the IP address the service binds; none
+        claims every address), C(restart) (its C(Restart=)), C(evict_holders) (units harden may arm against) and
+        C(notes).
     type: list
     elements: dict
     required: true

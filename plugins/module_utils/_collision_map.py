@@ -18,6 +18,14 @@ __metaclass__ = type
 
 import json
 
+from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import (
+    WILDCARDS,
+    endpoint,
+    entries_collide,
+    entry_collides,
+    normalise_address,
+)
+
 RISK_ORDER = {'critical': 0, 'medium': 1, 'low': 2}
 TYPE_LABELS = {
     'port': 'port', 'sqlite': 'SQLite database', 'lock': 'lock file', 'pidfile': 'PID file',
@@ -32,55 +40,69 @@ def _owner_label(listener):
     return listener.get('unit') or '%s (pid %s)' % (listener.get('name') or '?', listener.get('pid'))
 
 
-def port_rows(host, listeners, registry, protected):
-    """One row per (protocol, port) a host listens on, plus registered ports nobody holds."""
-    present = dict((item['service'], item) for item in protected)
-    by_key = {}
-    for listener in listeners:
-        by_key.setdefault((listener['protocol'], listener['port']), []).append(listener)
-    registered = dict(((entry['protocol'], entry['port']), entry) for entry in registry)
+def _addresses(holders):
+    return sorted(set(('[%s]' % h['address']) if ':' in (h.get('address') or '') else h.get('address') or '?'
+                      for h in holders))
 
+
+def port_rows(host, listeners, findings, unregistered, protected):
+    """One row per registered port on a host, judged there, and per (protocol, port) no entry claims.
+
+    ``findings`` and ``unregistered`` are port_ownership_info's: the host
+    judged ownership as systemd sees it (aliases, members, socket units,
+    addresses), so the map repeats no rule of its own.
+    """
+    guarded = dict((item['service'], not item['changed']) for item in protected)
     rows = []
+    for finding in findings:
+        service = finding['service']
+        # Only the sockets that collide with the entry: dnsmasq on 127.0.0.2:53 is not on resolved's 127.0.0.53:53.
+        seen = [item for item in listeners
+                if (item['port'], item['protocol']) == (finding['port'], finding['protocol'])
+                and entry_collides(finding.get('address'), item)]
+        label = '%s/%s' % (endpoint(finding.get('address'), finding['port']), finding['protocol'])
+        if finding['severity'] == 'critical':
+            owner = ', '.join(sorted(set(_owner_label(holder) for holder in finding['holders'])))
+            risk, reason = 'critical', 'registered to %s but %s' % (service, finding['message'])
+        elif finding['severity'] == 'ok':
+            owner = service
+            risk = 'low' if guarded.get(service) else 'medium'
+            reason = finding['message'] if guarded.get(service) else (
+                '%s, but harden has not protected it on this host' % finding['message'])
+        else:
+            owner, risk = '-', 'medium'
+            reason = 'registered and present, but nothing listens: the service is down'
+        rows.append({
+            'host': host, 'resource': service, 'type': 'port', 'owner': owner,
+            'where': '%s on %s' % (label, ', '.join(_addresses(seen))) if seen else label,
+            'port': finding['port'], 'protocol': finding['protocol'], 'risk': risk, 'reason': reason,
+            'protection': 'port-cleanup drop-in' if guarded.get(service) else 'none',
+        })
+
+    by_key = {}
+    for holder in unregistered:
+        by_key.setdefault((holder['protocol'], holder['port']), []).append(holder)
     for (protocol, port), holders in by_key.items():
         owners = sorted(set(_owner_label(holder) for holder in holders))
-        addresses = sorted(set(('[%s]' % h['address']) if h['family'] == 'ipv6' else h['address'] for h in holders))
-        entry = registered.get((protocol, port))
+        # port_ownership_info names each process once, with one of its addresses; the listeners have them all
+        # (0.0.0.0 and :: of one service), less those of a registered entry on that port.
+        pids = set(holder['pid'] for holder in holders)
+        sockets = holders + [item for item in listeners
+                             if (item['protocol'], item['port']) == (protocol, port) and item['pid'] in pids
+                             and not any((finding['port'], finding['protocol']) == (port, protocol)
+                                         and entry_collides(finding.get('address'), item) for finding in findings)]
         socket_unit = all(owner.endswith('.socket') for owner in owners)
-        guarded = entry is not None and entry['service'] in present and not present[entry['service']]['changed']
-        if entry is not None and owners == [entry['service']]:
-            risk = 'low' if guarded else 'medium'
-            reason = ('registered owner holds it' if guarded else
-                      'registered owner holds it, but harden has not protected it on this host')
-        elif entry is not None:
-            risk = 'critical'
-            reason = ('registered to %s but held by %s: the next start of %s fails'
-                      % (entry['service'], ', '.join(owners), entry['service']))
-        elif socket_unit:
+        if socket_unit:
             risk, reason = 'low', 'held by systemd for a socket unit'
         elif all(owner.endswith('.service') for owner in owners):
             risk, reason = 'medium', 'no registered owner: anything can take it while the service is down'
         else:
             risk, reason = 'medium', 'held by an ad-hoc process (a session, a script or an agent), not a service'
-        if guarded:
-            protection = 'port-cleanup drop-in'
-        elif socket_unit:
-            protection = 'socket unit'
-        else:
-            protection = 'none'
         rows.append({
-            'host': host, 'resource': entry['service'] if entry else ', '.join(owners), 'type': 'port',
-            'owner': ', '.join(owners), 'where': '%d/%s on %s' % (port, protocol, ', '.join(addresses)),
-            'port': port, 'protocol': protocol, 'risk': risk, 'reason': reason, 'protection': protection,
-        })
-
-    for (protocol, port), entry in registered.items():
-        if (protocol, port) in by_key or entry['service'] not in present:
-            continue
-        rows.append({
-            'host': host, 'resource': entry['service'], 'type': 'port', 'owner': '-',
-            'where': '%d/%s' % (port, protocol), 'port': port, 'protocol': protocol, 'risk': 'medium',
-            'reason': 'registered and present, but nothing listens: the service is down',
-            'protection': 'port-cleanup drop-in' if not present[entry['service']]['changed'] else 'none',
+            'host': host, 'resource': ', '.join(owners), 'type': 'port', 'owner': ', '.join(owners),
+            'where': '%d/%s on %s' % (port, protocol, ', '.join(_addresses(sockets))),
+            'port': port, 'protocol': protocol, 'risk': risk, 'reason': reason,
+            'protection': 'socket unit' if socket_unit else 'none',
         })
     return rows
 
@@ -102,11 +124,16 @@ def sort_rows(rows):
 
 
 def build_map(hosts):
-    """``hosts`` maps host name -> {listeners, findings, registry, protected}; returns the sorted rows."""
+    """``hosts`` maps host name -> {listeners, ownership, findings, protected}; returns the sorted rows.
+
+    ``ownership`` is port_ownership_info's result (``findings``, ``unregistered``).
+    """
     rows = []
     for host in sorted(hosts):
         data = hosts[host]
-        rows.extend(port_rows(host, data.get('listeners', []), data.get('registry', []), data.get('protected', [])))
+        ownership = data.get('ownership') or {}
+        rows.extend(port_rows(host, data.get('listeners', []), ownership.get('findings', []),
+                              ownership.get('unregistered', []), data.get('protected', [])))
         rows.extend(file_rows(host, data.get('findings', [])))
     return sort_rows(rows)
 
@@ -149,7 +176,7 @@ def registry_table(registry, present_units=()):
     lines = ['| Port | Service | Protocol | Notes | On this host |', '|---|---|---|---|---|']
     for entry in sorted(registry, key=lambda item: (item['port'], item['protocol'])):
         lines.append('| %s |' % ' | '.join(_cell(cell) for cell in (
-            entry['port'], entry['service'], entry['protocol'], entry.get('notes') or '',
+            endpoint(entry.get('address'), entry['port']), entry['service'], entry['protocol'], entry.get('notes') or '',
             'yes' if entry['service'] in present_units else 'no')))
     return '\n'.join(lines) + '\n'
 
@@ -163,28 +190,51 @@ def _yaml_string(text):
 
 
 def registry_draft(hosts):
-    """A proposed collision_guard_registry, from the listeners that systemd services own."""
-    seen = {}
+    """A proposed collision_guard_registry, from the listeners that systemd services own.
+
+    A service that binds a wildcard claims every address; one that binds
+    only specific addresses gets an entry per address, so services sharing
+    a port on separate addresses can all be registered.
+    """
+    claims = {}
     for host in sorted(hosts):
         for listener in hosts[host].get('listeners', []):
             unit = listener.get('unit') or ''
-            if not unit.endswith('.service') or unit.startswith(_TRANSIENT_PREFIXES):
+            if not unit.endswith('.service') or unit.startswith(_TRANSIENT_PREFIXES) or listener.get('user_manager'):
                 continue
-            key = (listener['port'], listener['protocol'])
-            seen.setdefault(key, {}).setdefault(unit, set()).add(host)
+            # As validate_registry writes it, so the draft passes unchanged.
+            address = normalise_address(listener['address'])[0] or listener['address']
+            claim = claims.setdefault((listener['port'], listener['protocol'], unit), {})
+            claim.setdefault(address, set()).add(host)
+
+    entries = []
+    for (port, protocol, unit), claim in sorted(claims.items()):
+        if set(claim) & set(WILDCARDS.values()):
+            every_host = set(host for hosts_seen in claim.values() for host in hosts_seen)
+            by_address = [(None, every_host)]
+        else:
+            by_address = sorted(claim.items())
+        for address, hosts_seen in by_address:
+            entries.append({'port': port, 'protocol': protocol, 'service': unit, 'address': address,
+                            'hosts': sorted(hosts_seen)})
 
     lines = ['---', '# Proposed by qwf.collision_guard.audit from the listeners that systemd services own.',
              '# Review it, then paste it into group_vars/all.yml.', 'collision_guard_registry:']
-    for (port, protocol) in sorted(seen):
-        units = seen[(port, protocol)]
-        first = sorted(units)[0]
-        if len(units) > 1:
-            others = ', '.join('%s on %s' % (unit, ', '.join(sorted(units[unit]))) for unit in sorted(units)[1:])
-            lines.append('  # %d/%s is also held by %s; one port can have one owner.' % (port, protocol, others))
-        lines += ['  - port: %d' % port,
-                  '    service: %s' % first,
-                  '    protocol: %s' % protocol,
-                  '    notes: %s' % _yaml_string('seen on %s' % ', '.join(sorted(units[first])))]
-    if not seen:
+    accepted = []
+    for entry in entries:
+        clash = [other for other in accepted if (other['port'], other['protocol']) == (entry['port'], entry['protocol'])
+                 and other['service'] != entry['service'] and entries_collide(other['address'], entry['address'])]
+        if clash:
+            lines.append('  # %s/%s is also held by %s on %s; one port can have one owner.' % (
+                endpoint(entry['address'], entry['port']), entry['protocol'], entry['service'], ', '.join(entry['hosts'])))
+            continue
+        accepted.append(entry)
+        lines += ['  - port: %d' % entry['port'],
+                  '    service: %s' % entry['service'],
+                  '    protocol: %s' % entry['protocol']]
+        if entry['address']:
+            lines.append('    address: %s' % _yaml_string(entry['address']))
+        lines.append('    notes: %s' % _yaml_string('seen on %s' % ', '.join(entry['hosts'])))
+    if not entries:
         lines[-1] = 'collision_guard_registry: []'
     return '\n'.join(lines) + '\n'

@@ -19,7 +19,9 @@ __metaclass__ = type
 import os
 import re
 
+from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import endpoint
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import RESTART_VALUES
 
 # The first line of every file the collection writes. It lets the collection
 # find and remove its own files later, so it must never change.
@@ -31,7 +33,6 @@ DEFAULT_UNIT_DIR = '/etc/systemd/system'
 DEFAULT_HELPER_DIR = '/usr/local/lib/collision-guard'
 DEFAULT_HELPER_PYTHON = '/usr/bin/python3'
 HELPER_NAME = 'collision-guard-evict'
-RESTART_VALUES = ('no', 'on-success', 'on-failure', 'on-abnormal', 'on-watchdog', 'on-abort', 'always')
 # RestartSteps= and RestartMaxDelaySec= exist from systemd 254 on.
 BACKOFF_SINCE = 254
 EVICTION_TIMEOUT_MAX = 300
@@ -131,16 +132,26 @@ def systemd_word(text):
     return text.replace('\\', '\\\\')
 
 
-def _cleanup_command(unit, entries, cleanup):
+def target_word(entry):
+    """An entry as the helper takes it: ``8765/tcp`` or ``127.0.0.2:53/udp``."""
+    return '%s/%s' % (endpoint(entry.get('address'), entry['port']), entry['protocol'])
+
+
+def _cleanup_command(unit, entries, cleanup, starting=None):
     method = cleanup['method']
     if method == 'evict':
         # "+": run as root and outside the unit's sandbox, whatever User= says.
         # No "-": when the helper refuses, the start must fail, loudly.
-        return ['+%s -I %s --grace-sec %g --timeout-sec %g %s %s' % (
+        return ['+%s -I %s --grace-sec %g --timeout-sec %g %s%s %s' % (
             cleanup['helper_python'], helper_path(cleanup['helper_dir']), cleanup['grace_sec'],
-            cleanup['timeout_sec'], systemd_word(unit),
-            ' '.join('%d/%s' % (entry['port'], entry['protocol']) for entry in entries))]
+            cleanup['timeout_sec'], '--starting %s ' % systemd_word(starting) if starting else '',
+            systemd_word(unit), ' '.join(target_word(entry) for entry in entries))]
     if method == 'fuser':
+        addressed = [target_word(entry) for entry in entries if entry.get('address')]
+        if addressed:
+            raise CollisionGuardError('%s: the fuser method kills by port alone and cannot spare the other addresses '
+                                      'of %s; use the evict method for entries with an address' % (
+                                          unit, ', '.join(addressed)))
         # "-": fuser exits 1 when nothing holds the port, the normal case.
         # "+": run as root, outside the unit's sandbox, so a service with
         # User= can still see and kill a squatter owned by someone else.
@@ -148,27 +159,65 @@ def _cleanup_command(unit, entries, cleanup):
     raise CollisionGuardError('unknown cleanup method %r (known: %s)' % (method, ', '.join(CLEANUP_METHODS)))
 
 
-def render_port_cleanup(unit, entries, cleanup=None):
-    """Return the text of ``port-cleanup.conf`` for one unit and its registry entries."""
+def render_port_cleanup(unit, entries, cleanup=None, socket=None):
+    """Return the text of ``port-cleanup.conf`` for one service and its registry entries.
+
+    With ``socket``, the drop-in of that socket unit, which binds the service's
+    port before the service runs: its start frees the port the same way.
+    """
     cleanup = dict(DEFAULT_CLEANUP, **(cleanup or {}))
     ports = sorted((entry for entry in entries if entry['service'] == unit),
-                   key=lambda entry: (entry['protocol'], entry['port']))
+                   key=lambda entry: (entry['protocol'], entry['port'], entry.get('address') or ''))
     if not ports:
         raise CollisionGuardError('no registry entry for %s' % unit)
-    lines = [managed_header('Frees the registered ports of %s before every start.' % unit), '[Service]']
-    for command in _cleanup_command(unit, ports, cleanup):
+    if socket:
+        purpose = 'Frees the registered ports of %s before %s binds them.' % (unit, socket)
+    else:
+        purpose = 'Frees the registered ports of %s before every start.' % unit
+    lines = [managed_header(purpose), '[Socket]' if socket else '[Service]']
+    for command in _cleanup_command(unit, ports, cleanup, starting=socket):
         lines.append('ExecStartPre=%s' % command)
     return '\n'.join(lines) + '\n'
 
 
-def render_restart_policy(unit, policy, systemd_version):
-    """Return the text of ``restart-policy.conf``: restarts that back off instead of giving up."""
+# The exits each Restart= value restarts after (systemd.service(5), table 2).
+RESTART_CASES = {
+    'no': frozenset(),
+    'on-success': frozenset(['clean']),
+    'on-failure': frozenset(['code', 'signal', 'timeout', 'watchdog']),
+    'on-abnormal': frozenset(['signal', 'timeout', 'watchdog']),
+    'on-abort': frozenset(['signal']),
+    'on-watchdog': frozenset(['watchdog']),
+    'always': frozenset(['clean', 'code', 'signal', 'timeout', 'watchdog']),
+}
+
+
+def restart_to_write(wanted, own):
+    """``(value, note)``: the Restart= to write for a unit whose files say ``own``, or '' to write none.
+
+    A wanted value that would not restart the unit after an exit its own
+    value restarts it after would weaken it, so none is written, and the note says why.
+    """
+    if not wanted:
+        return '', None
+    own = own or 'no'
+    if RESTART_CASES.get(own, frozenset()) <= RESTART_CASES[wanted]:
+        return wanted, None
+    return '', 'keeps its own Restart=%s: Restart=%s would not restart it after some exits that it does' % (own, wanted)
+
+
+def render_restart_policy(unit, policy, systemd_version, restart=None):
+    """Return the text of ``restart-policy.conf``: restarts that back off instead of giving up.
+
+    ``restart`` is the Restart= to write ('' for none); by default, the policy's.
+    """
+    restart = policy['restart'] if restart is None else restart
     lines = [managed_header('Keeps %s retrying its start instead of giving up.' % unit), '[Unit]',
              'StartLimitIntervalSec=%s' % timespan(policy['start_limit_interval_sec']),
              'StartLimitBurst=%d' % policy['start_limit_burst'],
              '', '[Service]']
-    if policy['restart']:
-        lines.append('Restart=%s' % policy['restart'])
+    if restart:
+        lines.append('Restart=%s' % restart)
     lines.append('RestartSec=%s' % timespan(policy['restart_sec']))
     if policy['restart_steps'] and systemd_version >= BACKOFF_SINCE:
         lines.append('RestartSteps=%d' % policy['restart_steps'])
@@ -186,16 +235,25 @@ def units_in_order(registry):
 
 
 def plan_dropins(registry, present_units, cleanup=None, restart_policy=None, systemd_version=0,
-                 unit_dir=DEFAULT_UNIT_DIR):
+                 unit_dir=DEFAULT_UNIT_DIR, sockets=None, own_restart=None):
     """The drop-ins each present unit should have, and the entries whose unit is absent.
 
-    Returns ``(dropins, absent)``. ``dropins`` maps each drop-in path to its
-    unit and desired content; content None means the file should not exist
-    (a cleanup method of ``none``, or no restart policy), so a managed copy
-    left by an earlier run is removed.
+    ``sockets`` maps each present service to the socket units that trigger
+    it on a registered port; they get a ``port-cleanup.conf`` of their own.
+    ``own_restart`` maps a service to the Restart= its own files set, which
+    an entry's ``restart`` or the policy's never weakens.
+
+    Returns ``(dropins, absent, notes)``. ``dropins`` maps each drop-in path
+    to its unit and desired content; content None means the file should not
+    exist (a cleanup method of ``none``, or no restart policy), so a managed
+    copy left by an earlier run is removed. ``notes`` maps a unit to why its
+    Restart= was left alone.
     """
     cleanup = dict(DEFAULT_CLEANUP, **(cleanup or {}))
+    sockets = sockets or {}
+    own_restart = own_restart or {}
     dropins = {}
+    notes = {}
     for unit in units_in_order(registry):
         if unit not in present_units:
             continue
@@ -203,12 +261,35 @@ def plan_dropins(registry, present_units, cleanup=None, restart_policy=None, sys
             'unit': unit,
             'content': None if cleanup['method'] == 'none' else render_port_cleanup(unit, registry, cleanup),
         }
-        dropins[dropin_path(unit, RESTART_POLICY_NAME, unit_dir)] = {
-            'unit': unit,
-            'content': render_restart_policy(unit, restart_policy, systemd_version) if restart_policy else None,
-        }
+        for socket in sockets.get(unit, []):
+            dropins[dropin_path(socket, PORT_CLEANUP_NAME, unit_dir)] = {
+                'unit': socket,
+                'content': None if cleanup['method'] == 'none' else render_port_cleanup(unit, registry, cleanup, socket),
+            }
+        content = None
+        if restart_policy:
+            wanted = unit_restart(registry, unit) or restart_policy['restart']
+            restart, note = restart_to_write(wanted, own_restart.get(unit, ''))
+            if note:
+                notes[unit] = note
+            content = render_restart_policy(unit, restart_policy, systemd_version, restart)
+        dropins[dropin_path(unit, RESTART_POLICY_NAME, unit_dir)] = {'unit': unit, 'content': content}
     absent = [entry for entry in registry if entry['service'] not in present_units]
-    return dropins, absent
+    return dropins, absent, notes
+
+
+def unit_restart(registry, unit):
+    """The Restart= the entries of ``unit`` ask for, or ''.
+
+    Validation makes the entries of one name agree, but an alias and the
+    unit it names, or a glob and a name, only meet on the host: entries that
+    resolve to one unit and ask for different values are a CollisionGuardError.
+    """
+    wanted = sorted(set(entry['restart'] for entry in registry if entry['service'] == unit and entry.get('restart')))
+    if len(wanted) > 1:
+        raise CollisionGuardError('%s is given different restart values here (%s), by entries that name it '
+                                  'differently; a unit has one Restart=' % (unit, ', '.join(wanted)))
+    return wanted[0] if wanted else ''
 
 
 def unit_of_dropin(path):

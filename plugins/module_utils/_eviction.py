@@ -29,15 +29,29 @@ import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._journal import ERROR, NOTICE, WARNING, Journal
-from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import PROTOCOLS, REGISTRY_PATH, load_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import entry_collides, normalise_address
+from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
+    ELSEWHERE,
+    OWNER,
+    SPARED,
+    SQUATTER,
+    Judge,
+    holder_unit,
+    survey,
+)
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
+    PROTOCOLS,
+    REGISTRY_PATH,
+    entry_label,
+    load_registry_document,
+)
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
     fd_targets,
     read_listeners,
     socket_inode,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import LIST_SOCKETS_COMMAND, socket_units_by_port
-from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import service_unit_name_problem
+from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import unit_name_problem
 
 DEFAULT_GRACE_SEC = 2.0
 DEFAULT_TIMEOUT_SEC = 10.0
@@ -53,90 +67,140 @@ JOURNAL_IDENTIFIER = 'collision-guard-evict'
 
 
 def parse_target(text):
-    """``8765/tcp`` (or ``8765``, meaning tcp) -> (8765, 'tcp'); CollisionGuardError when malformed."""
-    port_text, dummy, protocol = text.partition('/')
+    """``8765/tcp``, ``127.0.0.2:53/udp`` or ``[::1]:53/udp`` -> (port, protocol, address or None).
+
+    A bare port means tcp; CollisionGuardError when malformed.
+    """
+    where, dummy, protocol = text.partition('/')
     protocol = protocol or 'tcp'
-    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+    address = None
+    if ':' in where:
+        address_text, dummy, where = where.rpartition(':')
+        address, problem = normalise_address(address_text)
+        # An IPv6 address is written in brackets, as endpoint() writes it, so
+        # that ::1:53 is never read as ::1 port 53; an IPv4 one is not.
+        if not problem and (':' in address) != (address_text.startswith('[') and address_text.endswith(']')):
+            problem = 'is not an IPv4 address, or an IPv6 address in brackets as [::1]'
+        if problem:
+            raise CollisionGuardError('%r: %r %s' % (text, address_text, problem))
+    if not where.isdigit() or not 1 <= int(where) <= 65535:
         raise CollisionGuardError('%r: the port is not an integer in 1-65535' % text)
     if protocol not in PROTOCOLS:
         raise CollisionGuardError('%r: the protocol is not one of %s' % (text, ', '.join(PROTOCOLS)))
-    return int(port_text), protocol
+    return int(where), protocol, address
 
 
-def registered_ports(registry):
-    """Map each registered unit to its ports as ``8765/tcp`` strings."""
-    ports = {}
-    for entry in registry:
-        ports.setdefault(entry['service'], []).append('%d/%s' % (entry['port'], entry['protocol']))
-    return ports
+def target_entries(service, targets, registry):
+    """The registry entries of ``service`` behind each target, as the judgement needs them.
+
+    The target's own address wins: it is what the drop-in was written for.
+    """
+    entries = []
+    for port, protocol, address in targets:
+        known = [entry for entry in registry if entry['service'] == service
+                 and (entry['port'], entry['protocol'], entry['address']) == (port, protocol, address)]
+        entries.append(known[0] if known else {'service': service, 'port': port, 'protocol': protocol,
+                                               'address': address, 'evict_holders': []})
+    return entries
 
 
-def _refusal(holder, reason):
-    return {'holder': holder, 'reason': reason}
+def _refusal(holder, reason, entry):
+    return {'holder': holder, 'reason': reason, 'port': entry_label(entry)}
 
 
-def _judge_process(holder, unit, registered, context):
-    """One process holding a socket on the unit's port: ('signal'|'stop-unit', reason) or a refusal reason."""
-    netns = holder.get('netns')
-    if netns and context.get('host_netns') and netns != context['host_netns']:
-        return None, 'it runs in another network namespace'
-    owner_unit = holder.get('unit')
-    if owner_unit == unit:
-        return 'signal', 'left over from an earlier run of %s' % unit
-    if owner_unit in registered:
-        return None, '%s is registered for %s; a registered service is never killed' % (
-            owner_unit, ', '.join(registered[owner_unit]))
-    service = context.get('services', {}).get(owner_unit) or {}
-    if service.get('MainPID') == str(holder['pid']) and service.get('Restart', 'no') != 'no':
+def _how_to_evict(holder, view):
+    """('signal' | 'stop-unit', reason) for an unregistered holder."""
+    unit = holder.get('unit')
+    if unit and not holder.get('user_manager') and unit.endswith('.service') \
+            and view.get(unit, 'MainPID') == str(holder['pid']) and view.get(unit, 'Restart', 'no') not in ('', 'no'):
         # Killing a supervised main process only makes systemd start it again.
-        return 'stop-unit', '%s would restart it (Restart=%s)' % (owner_unit, service['Restart'])
+        return 'stop-unit', '%s would restart it (Restart=%s)' % (unit, view.get(unit, 'Restart'))
     return 'signal', 'not registered for this port'
 
 
-def plan_eviction(listeners, unit, registry, context):
-    """Decide what to do with every process holding one of ``unit``'s ports.
+# When a socket collides with several entries (one port on several addresses),
+# the most cautious verdict wins.
+_CAUTION = {SPARED: 0, SQUATTER: 1, OWNER: 2}
+
+
+def judge_holder(judge, entries, holder):
+    """``(verdict, reason, entry)`` of one socket against the ``entries`` on its port; None when it collides with none."""
+    judged = []
+    for entry in entries:
+        if (entry['port'], entry['protocol']) == (holder['port'], holder['protocol']):
+            verdict, reason = judge.verdict(entry, holder)
+            if verdict != ELSEWHERE:
+                judged.append((_CAUTION[verdict], len(judged), verdict, reason, entry))
+    if not judged:
+        return None
+    dummy_caution, dummy_index, verdict, reason, entry = min(judged)
+    return verdict, reason, entry
+
+
+def plan_eviction(listeners, entries, starting, judge):
+    """Decide what to do with every process holding one of the ports of ``entries`` before ``starting`` starts.
 
     ``listeners`` are ``read_listeners`` entries, each with ``netns`` added.
-    ``context`` holds ``host_netns``, ``socket_triggers`` (socket unit -> the
-    units it activates, for sockets PID 1 holds) and ``services`` (unit ->
-    its MainPID and Restart, for unregistered service units holding a port).
+    ``judge`` is the ``_ownership.Judge`` of this host; its verdicts decide:
+    owners are kept, except the processes of ``starting`` itself while it
+    is not running (left over from an earlier run), squatters are evicted,
+    spared holders refused. Sockets on addresses that collide with no entry
+    are left alone.
 
-    Returns ``{'evict': [...], 'refuse': [...], 'keep': [...]}``. ``evict``
-    holds one item per process (``holder``, ``how``, ``reason``). It is
-    empty whenever ``refuse`` is not: a holder that may not be killed keeps
-    the port busy whatever happens to the others, so no one is killed.
+    Returns ``{'evict': [...], 'refuse': [...], 'keep': [...]}``, each item
+    with the ``holder``, the ``reason`` and the ``port`` (the entry's label,
+    as receipts name it). ``evict`` holds one item per process, with
+    ``how``. It is empty whenever ``refuse`` is not: a holder that may not
+    be killed keeps the port busy whatever happens to the others, so no one
+    is killed.
     """
-    registered = registered_ports(registry)
+    view = judge.view
     plan = {'evict': [], 'refuse': [], 'keep': []}
     by_socket = {}
     for holder in listeners:
         by_socket.setdefault(holder['inode'], []).append(holder)
     for inode in sorted(by_socket):
-        holders = by_socket[inode]
-        pids = [holder['pid'] for holder in holders]
-        if None in pids:
-            plan['refuse'].append(_refusal(holders[0], 'no process that this helper can see holds it '
-                                                       '(a kernel socket, or the helper is not root)'))
-            continue
-        if 1 in pids:
-            socket_units = context.get('socket_units', {}).get((holders[0]['protocol'], holders[0]['port']), [])
-            ours = [name for name in socket_units if unit in context.get('socket_triggers', {}).get(name, [])]
-            if ours:
-                plan['keep'].append({'holder': holders[0], 'reason': 'held for %s by %s' % (unit, ours[0])})
+        for holder in by_socket[inode]:
+            judged = judge_holder(judge, entries, holder)
+            if judged is None:
+                continue
+            verdict, reason, entry = judged
+            if verdict == SPARED:
+                plan['refuse'].append(_refusal(holder, reason, entry))
+            elif verdict == OWNER and holder['pid'] != 1 and holder.get('unit') == starting \
+                    and not view.active(starting):
+                plan['evict'].append({'holder': holder, 'how': 'signal', 'port': entry_label(entry),
+                                      'reason': 'left over from an earlier run of %s' % starting})
+            elif verdict == OWNER:
+                plan['keep'].append({'holder': holder, 'reason': reason, 'port': entry_label(entry)})
             else:
-                plan['refuse'].append(_refusal(
-                    [holder for holder in holders if holder['pid'] == 1][0],
-                    'PID 1 holds it for %s; systemd is never killed' % (', '.join(socket_units) or 'a socket unit')))
-            continue
-        for holder in holders:
-            how, reason = _judge_process(holder, unit, registered, context)
-            if how is None:
-                plan['refuse'].append(_refusal(holder, reason))
-            elif holder['pid'] not in [item['holder']['pid'] for item in plan['evict']]:
-                plan['evict'].append({'holder': holder, 'how': how, 'reason': reason})
-    if plan['refuse']:
-        plan['evict'] = []
+                how, why = _how_to_evict(holder, view)
+                plan['evict'].append({'holder': holder, 'how': how, 'reason': why, 'port': entry_label(entry)})
+    seen = set()
+    evict = []
+    for item in plan['evict']:
+        if item['holder']['pid'] not in seen:
+            seen.add(item['holder']['pid'])
+            evict.append(item)
+    plan['evict'] = [] if plan['refuse'] else evict
     return plan
+
+
+def plan_start(listeners, service, starting, targets, judge):
+    """``plan_eviction`` for a start of ``starting`` (``service`` itself, or its socket unit when given), on ``targets``.
+
+    Both units are judged under their canonical names. Returns ``(plan, entries)``.
+    """
+    view = judge.view
+    entries = target_entries(view.canonical(service), targets, judge.entries)
+    return plan_eviction(listeners, entries, view.canonical(starting or service), judge), entries
+
+
+def colliding(listeners, targets):
+    """The ``listeners`` that collide with one of ``targets`` (the others are on another address)."""
+    return [holder for holder in listeners
+            if any((port, protocol) == (holder['port'], holder['protocol']) and entry_collides(address, holder)
+                   for port, protocol, address in targets)]
 
 
 def escalation(pending, started, now, grace_sec, deadline, killed):
@@ -162,7 +226,7 @@ def quote(value):
 def receipt(event, port_label, holder, **fields):
     """One key=value journal line about one process."""
     parts = [event, 'port=%s' % port_label, 'pid=%s' % holder.get('pid'),
-             'user=%s' % (holder.get('user') or '?'), 'unit=%s' % (holder.get('unit') or '-')]
+             'user=%s' % (holder.get('user') or '?'), 'unit=%s' % (holder_unit(holder) or '-')]
     for key in sorted(fields):
         value = fields[key]
         parts.append('%s=%s' % (key, quote(value) if ' ' in str(value) or not str(value) else value))
@@ -178,31 +242,27 @@ def netns_of(pid, proc='/proc'):
 
 
 def read_holders(targets, proc='/proc'):
-    """Every process (or none, for a kernel socket) holding a listening socket on one of ``targets``."""
+    """Every process (or none, for a kernel socket) holding a listening socket on the port of one of ``targets``.
+
+    Sockets on other addresses are read too: whether they collide is the judgement's.
+    """
+    ports = [(port, protocol) for port, protocol, dummy_address in targets]
     # One read for all targets, of only their protocols' tables.
-    protocols = set(protocol for dummy_port, protocol in targets)
+    protocols = set(protocol for dummy_port, protocol in ports)
     found, dummy_complete = read_listeners(protocol=protocols.pop() if len(protocols) == 1 else None,
-                                           targets=set(targets), proc=proc)
+                                           targets=set(ports), proc=proc)
     # In the order of ``targets``, which the receipts follow.
-    listeners = sorted(found, key=lambda holder: targets.index((holder['port'], holder['protocol'])))
+    listeners = sorted(found, key=lambda holder: ports.index((holder['port'], holder['protocol'])))
     for holder in listeners:
         holder['netns'] = netns_of(holder['pid'], proc) if holder['pid'] else None
     return listeners
 
 
-def systemd_context(listeners, registry, deadline, proc='/proc'):
-    """The facts ``plan_eviction`` needs from systemd, asked only about the holders found."""
-    context = {'host_netns': netns_of(1, proc), 'socket_units': {}, 'socket_triggers': {}, 'services': {}}
-    if any(holder['pid'] == 1 for holder in listeners):
-        context['socket_units'] = socket_units_by_port(run_systemctl(LIST_SOCKETS_COMMAND, deadline) or '')
-        names = sorted(set(name for names in context['socket_units'].values() for name in names))
-        context['socket_triggers'] = dict((name, props.get('Triggers', '').split())
-                                          for name, props in show_properties(names, ('Triggers',), deadline).items())
-    registered = set(entry['service'] for entry in registry)
-    services = sorted(set(holder['unit'] for holder in listeners
-                          if (holder['unit'] or '').endswith('.service') and holder['unit'] not in registered))
-    context['services'] = show_properties(services, ('MainPID', 'Restart'), deadline)
-    return context
+def judge_for(registry, never_evict, listeners, deadline, proc='/proc'):
+    """This host's ``Judge``, from the registry and systemd, asked only about the holders found."""
+    found = survey(registry, lambda units, properties: show_properties(units, properties, deadline),
+                   lambda argv: run_systemctl(argv, deadline), proc=proc, listeners=listeners)
+    return Judge(found['entries'], found['view'], never_evict, host_netns=netns_of(1, proc))
 
 
 def holds_socket(pid, inodes, proc='/proc'):
@@ -261,7 +321,7 @@ def carry_out(plan, unit, grace_sec, deadline, journal, proc='/proc', poll_sec=0
             targets.append(target)
     started = time.monotonic()
     for target in targets:
-        label = _label(target.holder)
+        label = target.item['port']
         if target.item['how'] == 'stop-unit':
             journal.log(NOTICE, receipt('stopping', label, target.holder, action='systemctl stop',
                                         reason=target.item['reason']))
@@ -291,29 +351,30 @@ def carry_out(plan, unit, grace_sec, deadline, journal, proc='/proc', poll_sec=0
         target.outcome = 'still holds the port after %s' % ', '.join(target.signals)
     for target in targets:
         priority = WARNING if target in pending else NOTICE
-        journal.log(priority, receipt('evicted' if target not in pending else 'failed', _label(target.holder),
+        journal.log(priority, receipt('evicted' if target not in pending else 'failed', target.item['port'],
                                       target.holder, signal='+'.join(target.signals), outcome=target.outcome))
         target.close()
     return pending
 
 
-def _label(holder):
-    return '%d/%s' % (holder['port'], holder['protocol'])
+USAGE = """usage: collision-guard-evict [--grace-sec S] [--timeout-sec S] [--registry PATH] [--starting UNIT] [--dry-run]
+                            SERVICE [ADDRESS:]PORT/PROTOCOL...
 
+Frees the registered ports of a systemd service before it starts: port-cleanup.conf runs it in
+ExecStartPre, of the service and of the socket units that trigger it. Installed by qwf.collision_guard.
 
-USAGE = """usage: collision-guard-evict [--grace-sec S] [--timeout-sec S] [--registry PATH] [--dry-run] UNIT PORT/PROTOCOL...
-
-Frees the registered ports of a systemd unit before it starts: port-cleanup.conf runs it in
-ExecStartPre. Installed by qwf.collision_guard.
-
-  UNIT              the unit about to start, for example sms-webhook.service
-  PORT/PROTOCOL     its registered ports, as 8765/tcp or 5514/udp
+  SERVICE           the registered service, for example sms-webhook.service
+  PORT/PROTOCOL     its registered ports, as 8765/tcp, 5514/udp or 127.0.0.2:53/udp
+  --starting UNIT   the unit about to start, when it is not SERVICE (its socket unit)
   --grace-sec S     seconds between SIGTERM and SIGKILL (default 2)
   --timeout-sec S   the most this helper ever takes (default 10)
   --registry PATH   the registry file (default /etc/collision-guard/registry.json)
   --dry-run         say what would be done, and do nothing
+
+Run by hand on a running service, it counts the service's own processes as the owner.
 """
-_VALUE_OPTIONS = {'--grace-sec': 'grace_sec', '--timeout-sec': 'timeout_sec', '--registry': 'registry'}
+_VALUE_OPTIONS = {'--grace-sec': 'grace_sec', '--timeout-sec': 'timeout_sec', '--registry': 'registry',
+                  '--starting': 'starting'}
 
 
 def parse_arguments(argv):
@@ -322,7 +383,7 @@ def parse_arguments(argv):
     Hand-written because argparse alone adds about 15 ms to every start.
     """
     options = {'grace_sec': DEFAULT_GRACE_SEC, 'timeout_sec': DEFAULT_TIMEOUT_SEC, 'registry': REGISTRY_PATH,
-               'dry_run': False, 'help': False}
+               'starting': None, 'dry_run': False, 'help': False}
     positional = []
     remaining = list(argv)
     while remaining:
@@ -338,7 +399,7 @@ def parse_arguments(argv):
                     raise CollisionGuardError('%s needs a value' % name)
                 value = remaining.pop(0)
             key = _VALUE_OPTIONS[name]
-            if key != 'registry':
+            if key in ('grace_sec', 'timeout_sec'):
                 try:
                     value = float(value)
                 except ValueError:
@@ -357,56 +418,86 @@ def parse_arguments(argv):
 def run(options, journal, proc='/proc'):
     """Carry out one eviction; returns the exit code."""
     deadline = time.monotonic() + options['timeout_sec']
-    problem = service_unit_name_problem(options['unit'])
-    if problem or not 0 < options['grace_sec'] < options['timeout_sec'] <= 300:
-        journal.log(ERROR, 'bad arguments: %s' % (
-            'unit %r %s' % (options['unit'], problem) if problem else 'need 0 < --grace-sec < --timeout-sec <= 300'))
+    service = options['unit']
+    starting = options['starting'] or service
+    problems = []
+    for what, name, types in (('unit', service, ('service',)), ('--starting', options['starting'], ('service', 'socket'))):
+        problem = unit_name_problem(name, types=types) if name is not None else None
+        if problem:
+            problems.append('%s %r %s' % (what, name, problem))
+    if not 0 < options['grace_sec'] < options['timeout_sec'] <= 300:
+        problems.append('need 0 < --grace-sec < --timeout-sec <= 300')
+    if problems:
+        journal.log(ERROR, 'bad arguments: %s' % '; '.join(problems))
         return EXIT_USAGE
     try:
         targets = [parse_target(text) for text in options['ports']]
     except CollisionGuardError as error:
         journal.log(ERROR, 'bad port %s' % error)
         return EXIT_USAGE
-    unit = options['unit']
 
-    listeners = read_holders(targets, proc)
+    # Sockets on other addresses of the port (systemd-resolved on 127.0.0.53:53
+    # beside a registered 127.0.0.2:53) do not collide: the judgement would
+    # say so too, as each entry it judges by carries its target's address.
+    listeners = colliding(read_holders(targets, proc), targets)
     if not listeners:
         return EXIT_FREE  # the usual case: nothing to do, nothing to log
     try:
-        registry = load_registry(options['registry'])
+        document = load_registry_document(options['registry'])
     except CollisionGuardError as error:
         # Without the registry no holder can be told from a registered service.
         journal.log(ERROR, '%s; pid %s holds a port of %s, and nothing is evicted' % (
-            error.full_message(), ', '.join(sorted(set(str(h['pid']) for h in listeners))), unit))
+            '; '.join([str(error)] + error.problems), ', '.join(sorted(set(str(h['pid']) for h in listeners))),
+            service))
         return EXIT_REFUSED
-    context = systemd_context(listeners, registry, deadline, proc)
-    plan = plan_eviction(listeners, unit, registry, context)
+    judge = judge_for(document['registry'], document['never_evict'], listeners, deadline, proc)
+    plan, entries = plan_start(listeners, service, starting, targets, judge)
     if plan['refuse']:
         for item in plan['refuse']:
-            journal.log(ERROR, receipt('refused', _label(item['holder']), item['holder'], reason=item['reason']))
-        holders = sorted(set(item['holder'].get('unit') or 'pid %s' % item['holder']['pid'] for item in plan['refuse']))
+            journal.log(ERROR, receipt('refused', item['port'], item['holder'], reason=item['reason']))
+        holders = sorted(set(holder_unit(item['holder']) or 'pid %s' % item['holder']['pid'] for item in plan['refuse']))
         journal.log(ERROR, 'not starting %s: its port is held by %s, which this helper may not evict; '
-                           'nothing was killed' % (unit, ', '.join(holders)))
+                           'nothing was killed' % (starting, ', '.join(holders)))
         return EXIT_REFUSED
     if not plan['evict']:
         return EXIT_FREE
     if options['dry_run']:
         for item in plan['evict']:
-            journal.log(NOTICE, receipt('would-evict', _label(item['holder']), item['holder'],
+            journal.log(NOTICE, receipt('would-evict', item['port'], item['holder'],
                                         action=item['how'], reason=item['reason']))
         return EXIT_FREE
-    left = carry_out(plan, unit, options['grace_sec'], deadline, journal, proc)
+    left = carry_out(plan, starting, options['grace_sec'], deadline, journal, proc)
     # A respawned squatter can take the port right back; say so, never loop.
-    after = read_holders(targets, proc)
-    evicted = set(item['holder']['pid'] for item in plan['evict'])
-    newcomers = [holder for holder in after if holder['pid'] not in evicted and holder['pid'] != 1]
+    newcomers = retaken(targets, plan, judge, entries, deadline, proc)
     if left or newcomers:
-        for holder in newcomers:
-            journal.log(WARNING, receipt('retaken', _label(holder), holder,
+        for holder, label in newcomers:
+            journal.log(WARNING, receipt('retaken', label, holder,
                                          reason='took the port right after the eviction; a supervisor respawns it'))
-        journal.log(ERROR, 'the ports of %s are still held after eviction; not starting it' % unit)
+        journal.log(ERROR, 'the ports of %s are still held after eviction; not starting it' % starting)
         return EXIT_STILL_HELD
     return EXIT_FREE
+
+
+def retaken(targets, plan, judge, entries, deadline, proc='/proc', poll_sec=0.01):
+    """Holders that took a port back after the eviction, as (holder, entry label) pairs.
+
+    A socket whose process just exited can outlive it by a moment with no
+    process holding it; that one is waited for, never blamed on a newcomer.
+    """
+    evicted = set(item['holder']['pid'] for item in plan['evict'])
+    kept = set(item['holder']['pid'] for item in plan['keep'])
+    settle_until = min(deadline, time.monotonic() + 1.0)
+    while True:
+        newcomers = []
+        for holder in read_holders(targets, proc):
+            if holder['pid'] in evicted | kept or holder['pid'] == 1:
+                continue
+            judged = judge_holder(judge, entries, holder)
+            if judged and judged[0] != OWNER:
+                newcomers.append((holder, entry_label(judged[2])))
+        if not any(holder['pid'] is None for holder, dummy in newcomers) or time.monotonic() >= settle_until:
+            return newcomers
+        time.sleep(poll_sec)
 
 
 def main(argv=None, proc='/proc'):

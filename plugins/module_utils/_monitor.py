@@ -25,6 +25,7 @@ import sys
 import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _journal
+from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import endpoint
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import write_atomically
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import CRITICAL, OK, WARNING, gather_findings
@@ -44,25 +45,47 @@ def escape_label(value):
     return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
 
 
+def _key(finding):
+    """The labels of one registered port; ``address`` is empty for an entry that claims every address.
+
+    node_exporter wants one set of label names per metric family, so it is always there.
+    """
+    return [('port', finding['port']), ('protocol', finding['protocol']), ('service', finding['service']),
+            ('address', finding.get('address') or '')]
+
+
 def _labels(pairs):
     return '{%s}' % ','.join('%s="%s"' % (name, escape_label(value)) for name, value in pairs)
 
 
+def _unique(findings):
+    """The findings with one per label set: node_exporter rejects a whole textfile that repeats a series."""
+    seen = set()
+    unique = []
+    for finding in findings:
+        key = tuple(_key(finding))
+        if key not in seen:
+            seen.add(key)
+            unique.append(finding)
+    return unique
+
+
 def render_metrics(findings, checked_at):
     """The textfile for node_exporter: one series per registered port, and the holder of each conflict."""
+    findings = _unique(findings)
     lines = [
         '# HELP collision_guard_port_owner_ok 1 when the registered unit alone holds its port, else 0.',
         '# TYPE collision_guard_port_owner_ok gauge',
     ]
     for finding in findings:
-        key = [('port', finding['port']), ('protocol', finding['protocol']), ('service', finding['service'])]
+        key = _key(finding)
         lines.append('collision_guard_port_owner_ok%s %d' % (_labels(key), finding['severity'] == OK))
     lines += [
         '# HELP collision_guard_port_listening 1 when anything listens on the registered port, else 0.',
         '# TYPE collision_guard_port_listening gauge',
     ]
     for finding in findings:
-        key = [('port', finding['port']), ('protocol', finding['protocol']), ('service', finding['service'])]
+        key = _key(finding)
         lines.append('collision_guard_port_listening%s %d' % (_labels(key), finding['severity'] != WARNING))
     lines += [
         '# HELP collision_guard_port_holder_info A process other than the registered unit holding a registered port.',
@@ -70,8 +93,7 @@ def render_metrics(findings, checked_at):
     ]
     for finding in findings:
         for holder in finding['holders']:
-            lines.append('collision_guard_port_holder_info%s 1' % _labels([
-                ('port', finding['port']), ('protocol', finding['protocol']), ('service', finding['service']),
+            lines.append('collision_guard_port_holder_info%s 1' % _labels(_key(finding) + [
                 ('pid', holder['pid'] if holder['pid'] is not None else ''), ('holder_unit', holder['unit'] or ''),
                 ('name', holder['name'] or ''), ('user', holder['user'] or ''),
                 ('cmdline', ' '.join(holder['cmdline'] or [])[:200])]))
@@ -90,8 +112,8 @@ def _holder_text(holder):
 
 def conflict_lines(findings):
     """One journal line per critical finding, the holders' command lines quoted."""
-    return ['conflict port=%d/%s service=%s: %s; %s' % (
-        finding['port'], finding['protocol'], finding['service'], finding['message'],
+    return ['conflict port=%s/%s service=%s: %s; %s' % (
+        endpoint(finding.get('address'), finding['port']), finding['protocol'], finding['service'], finding['message'],
         '; '.join(_holder_text(holder) for holder in finding['holders']))
         for finding in findings if finding['severity'] == CRITICAL]
 
@@ -105,6 +127,8 @@ def load_config(path):
         return {}
     except ValueError as error:
         raise CollisionGuardError('cannot read %s: %s' % (path, error))
+    if not isinstance(config, dict):
+        raise CollisionGuardError('%s: not a JSON object' % path)
     command = config.get('alert_command') or []
     if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
         raise CollisionGuardError('%s: alert_command must be a list of strings' % path)
@@ -129,10 +153,10 @@ def run_alert(command, findings, log):
 def check(registry, proc='/proc'):
     """This host's findings, gathered as port_ownership_info gathers them, but carrying on when systemd does not answer."""
     deadline = time.monotonic() + SYSTEMCTL_TIMEOUT_SEC
-    findings, dummy_unregistered, dummy_complete = gather_findings(
+    findings, dummy_unregistered, dummy_complete, dummy_problems = gather_findings(
         registry,
-        lambda units: show_properties(units, ('Id', 'LoadState'), deadline),
-        lambda argv, what: run_systemctl(argv, deadline) or '',
+        lambda units, properties: show_properties(units, properties, deadline),
+        lambda argv: run_systemctl(argv, deadline) or '',
         proc)
     return findings
 

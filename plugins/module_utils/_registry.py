@@ -19,21 +19,36 @@ __metaclass__ = type
 import json
 import re
 
+from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import (
+    endpoint,
+    entries_collide,
+    normalise_address,
+)
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import RESTART_VALUES
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import (
+    GLOB_CHARS,
+    UNIT_TYPES,
     as_service_unit,
-    service_unit_name_problem,
+    is_glob,
+    unit_name_problem,
 )
 
 # Where the harden role writes the registry on each host; fixed by the user contract.
 REGISTRY_PATH = '/etc/collision-guard/registry.json'
 PROTOCOLS = ('tcp', 'udp')
 DEFAULT_PROTOCOL = 'tcp'
-ENTRY_KEYS = ('port', 'service', 'protocol', 'notes')
+ENTRY_KEYS = ('port', 'service', 'protocol', 'address', 'restart', 'evict_holders', 'notes')
+# Never evicted unless the operator changes collision_guard_never_evict: the
+# way in to the host, systemd itself and the message bus.
+DEFAULT_NEVER_EVICT = ('ssh.service', 'sshd.service', 'ssh.socket', 'sshd.socket', 'ssh@*.service',
+                       'systemd-*', 'dbus.service', 'dbus.socket', 'dbus-broker.service', 'init.scope',
+                       'user@*.service', 'getty@*.service', 'serial-getty@*.service')
 PORT_MIN = 1
 PORT_MAX = 65535
 
-_DIGITS = re.compile(r'^[0-9]+$')
+# \Z, not $: "$" also matches before a trailing newline.
+_DIGITS = re.compile(r'^[0-9]+\Z')
 
 
 def port_problem(value):
@@ -53,16 +68,55 @@ def port_problem(value):
 
 
 def _service_problem(value):
-    """Return (unit, problem); exactly one of them is None."""
+    """Return (unit or glob, problem); exactly one of them is None."""
     if not isinstance(value, str):
         return None, 'is not a string'
     if not value:
         return None, 'is empty'
     unit = as_service_unit(value)
-    problem = service_unit_name_problem(unit)
+    problem = unit_name_problem(unit, glob=True)
     if problem:
         return None, problem
+    if not unit[:-len('.service')].strip(GLOB_CHARS):
+        # unit_name_problem allows it (a never-evict glob may spare every unit), but
+        # a registered port belongs to one unit: this fits every service on a host.
+        return None, 'is a glob of nothing but "*" and "?", which fits every service; a glob must fit one unit per host'
     return unit, None
+
+
+def _address_problem(value):
+    """Return (address or None for every address, problem)."""
+    if value is None:
+        return None, None
+    return normalise_address(value)
+
+
+def _restart_problem(value):
+    if value in (None, ''):
+        return '', None
+    if isinstance(value, bool) or value not in RESTART_VALUES:
+        # YAML reads an unquoted "no" as false.
+        return None, 'is not one of %s%s' % (', '.join(RESTART_VALUES), ' (quote "no" in YAML)' if value is False else '')
+    return value, None
+
+
+def _evict_holders_problem(value):
+    """Return (unit names, problem): the units an operator allows harden to arm against."""
+    if value is None:
+        return [], None
+    if not isinstance(value, list):
+        return None, 'is not a list of unit names'
+    units = []
+    for item in value:
+        if not isinstance(item, str):
+            return None, 'holds %r, which is not a unit name' % (item,)
+        unit = as_service_unit(item)
+        problem = unit_name_problem(unit, types=UNIT_TYPES)
+        if problem:
+            return None, 'holds %r, which %s' % (item, problem)
+        if unit not in units:
+            units.append(unit)
+    return units, None
 
 
 def _validate_entry(index, entry, where, problems):
@@ -89,6 +143,13 @@ def _validate_entry(index, entry, where, problems):
     if protocol not in PROTOCOLS:
         problems.append('%s.protocol: %r is not one of %s' % (here, protocol, ', '.join(PROTOCOLS)))
 
+    optional = {}
+    for key, check in (('address', _address_problem), ('restart', _restart_problem),
+                       ('evict_holders', _evict_holders_problem)):
+        optional[key], problem = check(entry.get(key))
+        if problem:
+            problems.append('%s.%s: %r %s' % (here, key, entry.get(key), problem))
+
     notes = entry.get('notes', '')
     if notes is None:
         notes = ''
@@ -97,16 +158,19 @@ def _validate_entry(index, entry, where, problems):
 
     if len(problems) > bad_before:
         return None
-    return {'port': required['port'], 'service': required['service'], 'protocol': protocol, 'notes': notes}
+    return dict(optional, port=required['port'], service=required['service'], protocol=protocol, notes=notes)
 
 
 def validate_registry(registry, where='collision_guard_registry'):
     """Return the registry normalised, or raise CollisionGuardError listing every bad entry.
 
     Normalised entries always carry ``port`` (int), ``service`` (a unit name
-    ending in ``.service``), ``protocol`` and ``notes``. Identical entries
-    collapse into one; one port and protocol claimed by two services is an
-    error, because only one of them can own it.
+    or glob ending in ``.service``), ``protocol``, ``address`` (None for
+    every address), ``restart`` ('' to keep the role's), ``evict_holders``
+    (a list) and ``notes``. Entries of one service on the same port,
+    protocol and address collapse into one, keeping every unit either names
+    in ``evict_holders``; one port and protocol claimed by two services on
+    colliding addresses is an error, because only one of them can own it.
     """
     if registry is None:
         registry = []
@@ -116,24 +180,60 @@ def validate_registry(registry, where='collision_guard_registry'):
     problems = []
     entries = []
     claimed = {}
+    restarts = {}
     for index, raw_entry in enumerate(registry):
         entry = _validate_entry(index, raw_entry, where, problems)
         if entry is None:
             continue
-        key = (entry['port'], entry['protocol'])
-        if key in claimed:
-            first_index, first = claimed[key]
-            if first['service'] != entry['service']:
-                problems.append('%s[%d]: %s/%s is already registered to %s at %s[%d]; it cannot also belong to %s' % (
-                    where, index, entry['port'], entry['protocol'], first['service'],
-                    where, first_index, entry['service']))
+        if entry['restart']:
+            # Every entry counts, a collapsed duplicate too: one unit has one Restart=.
+            restarts.setdefault(entry['service'], set()).add(entry['restart'])
+        problem = claim_problem(claimed, index, entry, where)
+        if problem:
+            problems.append(problem)
             continue
-        claimed[key] = (index, entry)
-        entries.append(entry)
+        same = [first for dummy, first in claimed.get((entry['port'], entry['protocol']), [])
+                if (first['service'], first['address']) == (entry['service'], entry['address'])]
+        if same:
+            _collapse(same[0], entry)
+        else:
+            claimed.setdefault((entry['port'], entry['protocol']), []).append((index, entry))
+            entries.append(entry)
 
+    problems.extend('%s: %s is given different restart values (%s); a unit has one Restart=' % (
+        where, service, ', '.join(sorted(values))) for service, values in sorted(restarts.items()) if len(values) > 1)
     if problems:
         raise CollisionGuardError('%s has %d bad value(s); no host was changed' % (where, len(problems)), problems)
     return entries
+
+
+def _collapse(first, duplicate):
+    """Fold a duplicate of ``first`` (same service, port, protocol and address) into it, losing nothing it allows."""
+    first['evict_holders'].extend(unit for unit in duplicate['evict_holders'] if unit not in first['evict_holders'])
+    first['restart'] = first['restart'] or duplicate['restart']
+    first['notes'] = first['notes'] or duplicate['notes']
+
+
+def claim_problem(claimed, index, entry, where):
+    """Why ``entry`` cannot also be registered: an earlier entry of another unit claims a colliding address, or None.
+
+    ``claimed`` maps (port, protocol) to the (index, entry) pairs accepted so far.
+    """
+    for first_index, first in claimed.get((entry['port'], entry['protocol']), []):
+        if first['service'] != entry['service'] and entries_collide(first['address'], entry['address']):
+            return '%s[%d]: %s/%s is already registered to %s at %s[%d]; it cannot also belong to %s' % (
+                where, index, endpoint(entry['address'], entry['port']), entry['protocol'], first['service'],
+                where, first_index, entry['service'])
+    return None
+
+
+def entry_label(entry):
+    """``127.0.0.2:53/udp`` or ``8765/tcp``: an entry's port, with its address when it has one."""
+    return '%s/%s' % (endpoint(entry['address'], entry['port']), entry['protocol'])
+
+
+def has_glob(entry):
+    return is_glob(entry['service'])
 
 
 # The kernel's default net.ipv4.ip_local_port_range.
@@ -142,7 +242,7 @@ WELL_KNOWN_MAX = 1023
 
 
 def _entry_label(entry):
-    return '%d/%s (%s)' % (entry['port'], entry['protocol'], entry['service'])
+    return '%s (%s)' % (entry_label(entry), entry['service'])
 
 
 def well_known_port_warnings(registry):
@@ -183,8 +283,20 @@ def parse_port_range(text):
     return DEFAULT_EPHEMERAL_RANGE
 
 
-def load_registry(path):
-    """The registry the role wrote on this host; CollisionGuardError when it is missing or bad."""
+def never_evict_problems(patterns, where='collision_guard_never_evict'):
+    """Every bad unit glob of the never-evict list, as a list."""
+    if not isinstance(patterns, list):
+        return ['%s: %r is not a list of unit names or globs' % (where, patterns)]
+    problems = []
+    for index, pattern in enumerate(patterns):
+        problem = unit_name_problem(pattern, types=UNIT_TYPES, glob=True) if isinstance(pattern, str) else 'is not a string'
+        if problem:
+            problems.append('%s[%d]: %r %s' % (where, index, pattern, problem))
+    return problems
+
+
+def load_registry_document(path):
+    """The registry and never-evict list the role wrote on this host; CollisionGuardError when missing or bad."""
     try:
         with open(path) as handle:
             document = json.load(handle)
@@ -192,4 +304,13 @@ def load_registry(path):
         raise CollisionGuardError('cannot read the registry %s: %s' % (path, error))
     if not isinstance(document, dict) or not isinstance(document.get('registry'), list):
         raise CollisionGuardError('%s has no "registry" list' % path)
-    return validate_registry(document['registry'], where=path)
+    never_evict = document.get('never_evict', list(DEFAULT_NEVER_EVICT))
+    problems = never_evict_problems(never_evict, where='%s never_evict' % path)
+    if problems:
+        raise CollisionGuardError('%s has a bad never_evict list' % path, problems)
+    return {'registry': validate_registry(document['registry'], where=path), 'never_evict': never_evict}
+
+
+def load_registry(path):
+    """The registry the role wrote on this host; CollisionGuardError when it is missing or bad."""
+    return load_registry_document(path)['registry']

@@ -28,6 +28,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils import _sock_d
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
     cgroup_path,
     container_from_cgroup,
+    manager_from_cgroup,
     strip_cgroup_root,
     unit_from_cgroup,
 )
@@ -247,8 +248,23 @@ def describe_process(pid, cgroup_root='', proc='/proc'):
         'cmdline': parse_cmdline(raw_cmdline.decode('utf-8', 'replace')) if raw_cmdline else [],
         'exe': exe,
         'unit': unit_from_cgroup(path),
+        'user_manager': manager_from_cgroup(path),
         'container': container_from_cgroup(path),
     }
+
+
+def ancestor_units(pid, proc='/proc'):
+    """The units of a process and of every process above it, up to PID 1: who is running this, as systemd sees it."""
+    root = cgroup_root(proc)
+    units = []
+    seen = set()
+    while pid and pid not in seen and pid != 1:
+        seen.add(pid)
+        described = describe_process(pid, root, proc)
+        if described['unit'] and described['unit'] not in units:
+            units.append(described['unit'])
+        pid = described['ppid']
+    return units
 
 
 def process_describer(proc='/proc'):
@@ -282,7 +298,7 @@ def container_addresses(proc='/proc'):
 
 
 NO_OWNER = {'pid': None, 'ppid': None, 'session': None, 'name': None, 'user': None, 'cmdline': [], 'exe': None,
-            'unit': None, 'container': None}
+            'unit': None, 'user_manager': None, 'container': None}
 
 
 def read_listeners(port=None, protocol=None, include_non_listening=False, proc='/proc', targets=None):

@@ -57,6 +57,18 @@ def ask_systemd(module, argv, what):
     return out
 
 
+def module_systemd(module):
+    """For modules: ``(show, run)``, the two ways ``_ownership.survey`` asks systemd."""
+
+    def show(units, properties):
+        return parse_unit_properties(ask_systemd(module, show_command(units, properties), 'about its units'), units)
+
+    def run(argv):
+        return ask_systemd(module, argv, 'to %s' % argv[1])
+
+    return show, run
+
+
 def unit_properties(module, units):
     """For modules: the ``show_command`` properties of each unit; CollisionGuardError when the answer is malformed."""
     if not units:

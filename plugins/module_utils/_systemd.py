@@ -21,11 +21,63 @@ _UNIT_COMPONENT = re.compile(r'^[^/]+\.(service|scope|socket|mount|swap)$')
 
 
 UNIT_PROPERTIES = ('Id', 'LoadState', 'ActiveState', 'NeedDaemonReload')
+# What ownership is judged by: the canonical name, the units that are part of
+# a unit and the socket units that trigger it, where its unit file comes from
+# (packaged or not), and how it runs.
+VIEW_PROPERTIES = ('Id', 'Names', 'LoadState', 'ActiveState', 'Type', 'ConsistsOf', 'TriggeredBy', 'Triggers',
+                   'FragmentPath', 'DropInPaths', 'MainPID', 'Restart', 'NeedDaemonReload')
+# What Restart= accepts (systemd.service(5)).
+RESTART_VALUES = ('no', 'on-success', 'on-failure', 'on-abnormal', 'on-watchdog', 'on-abort', 'always')
+# Unit files installed by packages, and units generated from packaged init scripts.
+PACKAGED_UNIT_DIRS = ('/lib/systemd/system/', '/usr/lib/systemd/system/', '/run/systemd/generator')
 
 
-def show_command(units):
+def show_command(units, properties=UNIT_PROPERTIES):
     """The argv that asks systemd about each unit: does it exist, does it run, is a reload due."""
-    return ['systemctl', 'show', '--property=' + ','.join(UNIT_PROPERTIES), '--'] + list(units)
+    return ['systemctl', 'show', '--property=' + ','.join(properties), '--'] + list(units)
+
+
+def list_units_command(patterns):
+    """The argv that lists the loaded service units matching globs, loaded or not running alike."""
+    return ['systemctl', 'list-units', '--all', '--full', '--plain', '--no-legend', '--no-pager',
+            '--type=service', '--'] + list(patterns)
+
+
+def parse_list_units(output):
+    """Unit names from ``list_units_command`` output, one a line, the name first."""
+    names = []
+    for line in output.splitlines():
+        fields = line.split()
+        # Older systemd marks failed units with a bullet even in --plain mode.
+        if fields and fields[0] in ('*', '\u25cf'):
+            fields = fields[1:]
+        if fields and fields[0] not in names:
+            names.append(fields[0])
+    return names
+
+
+def is_packaged(fragment_path):
+    """Whether a unit file comes from a package (or a packaged init script), not from an operator or agent."""
+    return bool(fragment_path) and fragment_path.startswith(PACKAGED_UNIT_DIRS)
+
+
+def restart_setting(texts):
+    """The ``Restart=`` a unit gets from its files, read in systemd's order (unit file, then drop-ins); '' when unset."""
+    value = ''
+    for text in texts:
+        section = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if line.startswith('[') and line.endswith(']'):
+                section = line[1:-1]
+            elif section == 'Service' and '=' in line and not line.startswith(('#', ';')):
+                # systemd allows blanks around "=" ("Restart = always"), and
+                # ignores a value it cannot parse (there are no trailing
+                # comments), keeping the one before.
+                key, setting = line.split('=', 1)
+                if key.strip() == 'Restart' and setting.strip() in ('',) + RESTART_VALUES:
+                    value = setting.strip()
+    return value
 
 
 def parse_unit_properties(output, units):
@@ -92,6 +144,23 @@ def unit_from_cgroup(path):
     """
     for component in reversed(path.split('/')):
         if _UNIT_COMPONENT.match(component):
+            return component
+    return None
+
+
+_USER_MANAGER = re.compile(r'^user@\d+\.service$')
+
+
+def manager_from_cgroup(path):
+    """``user@1000.service`` when the innermost unit of a path runs under a user's own service manager, else None.
+
+    Units of a user manager carry names of their own choosing, so a user can
+    name one after a system unit; it is never that system unit.
+    """
+    components = [component for component in path.split('/') if component]
+    innermost = unit_from_cgroup(path)
+    for index, component in enumerate(components):
+        if _USER_MANAGER.match(component) and innermost and innermost in components[index + 1:]:
             return component
     return None
 

@@ -13,11 +13,14 @@ module: collision_map
 short_description: Build the fleet's collision map from the discovery results of its hosts
 version_added: 0.1.0
 description:
-  - Turns each host's M(qwf.collision_guard.port_usage_info) and M(qwf.collision_guard.file_usage_info)
-    results, compared with the registry, into rows of Resource, Type, Owner, Port/Path, Risk and Protection,
+  - Turns each host's M(qwf.collision_guard.port_usage_info), M(qwf.collision_guard.port_ownership_info) and
+    M(qwf.collision_guard.file_usage_info) results into rows of Resource, Type, Owner, Port/Path, Risk and Protection,
     sorted by risk.
+  - Registered ports are judged on each host by M(qwf.collision_guard.port_ownership_info), so the map follows the
+    ownership rules of every other part of the collection.
   - Returns the map as Markdown (per host, then fleet-wide) and JSON, and a proposed C(collision_guard_registry)
-    built from the listeners that systemd services own. The same input gives the same bytes.
+    built from the listeners that systemd services own. A service bound to specific addresses, not a wildcard,
+    gets an entry per address. The same input gives the same bytes.
   - This is an action plugin; it runs on the controller and contacts no host. C(qwf.collision_guard.audit) writes
     its results to files.
 author:
@@ -27,8 +30,9 @@ extends_documentation_fragment:
 options:
   hosts:
     description:
-      - Maps each host name to its results, with the keys C(listeners) (from port_usage_info), C(findings)
-        (from file_usage_info), C(registry) (validated) and C(protected) (from unit_guard in check mode).
+      - Maps each host name to its results, with the keys C(listeners) (from port_usage_info), C(ownership)
+        (the C(findings) and C(unregistered) of port_ownership_info), C(findings) (from file_usage_info) and
+        C(protected) (from unit_guard in check mode).
     type: dict
     required: true
 """

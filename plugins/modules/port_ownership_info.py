@@ -14,9 +14,14 @@ short_description: Compare the port registry with who holds each port on a host
 version_added: 0.1.0
 description:
   - For each entry of O(registry) whose unit exists on the host, says who holds its port now.
-  - V(ok) when only the registered unit holds it (its own process, or its C(.socket) unit, named after it);
-    V(critical) when any other process holds it, naming that process; V(warning) when nothing listens on it.
-  - Also lists the listeners on ports the registry does not name, for information.
+  - An entry's unit is known as systemd knows it. An alias is the unit it names, and a glob such as
+    C(postgresql@*-main) is the one loaded unit it fits on this host. A glob that fits several is an error.
+  - V(ok) when only the registered unit's owners hold it. The owners are the unit itself, the units that are part of
+    it (C(ConsistsOf)), and the socket units that trigger it (C(TriggeredBy)).
+    V(critical) when any other process holds it, naming that process and why; V(warning) when nothing listens on it.
+  - A socket on another address than the entry's RV(findings[].address) counts only when the two binds collide
+    under Linux's rules, so C(127.0.0.53:53) does not conflict with an entry for C(127.0.0.2:53).
+  - Also lists the listeners that no entry claims, for information.
   - Reads the sockets and their owners the same way as M(qwf.collision_guard.port_usage_info).
     The playbook C(qwf.collision_guard.check) runs it across a fleet.
 author:
@@ -63,8 +68,13 @@ findings:
       type: str
       returned: always
       sample: tcp
+    address:
+      description: The address the entry claims, or V(null) for every address.
+      type: str
+      returned: always
+      sample: null
     service:
-      description: The registered unit.
+      description: The registered unit, by its canonical name on this host.
       type: str
       returned: always
       sample: sms-webhook.service
@@ -74,13 +84,13 @@ findings:
       returned: always
       sample: critical
     holders:
-      description: The processes other than the registered unit that hold the port, with pid, name, user, cmdline,
-        unit and container. Empty unless critical.
+      description: The processes other than the registered unit's owners that hold the port, with pid, name, user,
+        cmdline, unit, container and the reason of the judgement. Empty unless critical.
       type: list
       elements: dict
       returned: always
       sample: [{pid: 4242, name: python3, user: root, cmdline: [python3, -m, http.server, "8765"],
-                unit: session-7.scope, container: null}]
+                unit: session-7.scope, container: null, reason: not registered for this port}]
     message:
       description: The finding in words.
       type: str
@@ -100,7 +110,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import gather_findings
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, unit_properties
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import module_systemd
 
 
 def main():
@@ -110,10 +120,10 @@ def main():
     )
     try:
         registry = validate_registry(module.params['registry'], where='registry')
-        findings, unregistered, complete = gather_findings(
-            registry,
-            lambda units: unit_properties(module, units),
-            lambda argv, what: ask_systemd(module, argv, what))
+        show, run = module_systemd(module)
+        findings, unregistered, complete, problems = gather_findings(registry, show, run)
+        if problems:
+            raise CollisionGuardError('the registry does not fit this host', problems)
     except CollisionGuardError as error:
         module.fail_json(msg='Cannot check port ownership: %s' % error.full_message())
     except (IOError, OSError) as error:

@@ -17,6 +17,16 @@ description:
     C(/etc/systemd/system/<unit>.d/port-cleanup.conf). Its C(ExecStartPre) frees the
     service's registered ports before every start, so a process squatting on a port
     cannot make the start fail.
+  - Each entry's unit is resolved as systemd knows it first. An alias (C(sshd)) becomes the unit it names
+    (C(ssh.service)), and a glob (C(postgresql@*-main)) the one loaded unit it fits on this host. A glob that
+    fits several units, or two units claiming colliding addresses, fails the host with nothing changed.
+  - Looks before arming. The module fails with nothing changed, naming the holder, when a registered port is held
+    now by a service or socket unit that is neither the registered unit nor part of it. It also fails when the
+    registered unit is a oneshot wrapper whose member units do the work, such as Debian's C(postgresql.service),
+    and names the member to register instead. An entry's C(evict_holders) accepts a named holder.
+  - A socket unit that triggers a registered service and listens on its port gets a C(port-cleanup.conf) too,
+    in its own drop-in directory, since its start binds the port. Once it no longer listens on a registered port
+    of that service, the one this collection wrote is removed.
   - Also writes C(restart-policy.conf) next to it, so a unit whose starts keep failing
     retries with a delay instead of giving up for good; see O(restart_policy).
   - A drop-in that is no longer wanted (O(cleanup_method=none), or O(restart_policy.enabled=false))
@@ -126,10 +136,25 @@ options:
         default: 30
       restart:
         description:
-          - C(Restart=) for the unit. Empty leaves the unit's own setting alone.
+          - C(Restart=) for the units. Empty leaves each unit's own setting alone.
+          - An entry's own C(restart) wins over it.
+          - Neither weakens a unit. When the unit's own files set a C(Restart=) that restarts it after some exit
+            this value would not (C(always) against C(on-failure)), no C(Restart=) is written and a warning says so.
+            The collection's own C(restart-policy.conf) is not one of the unit's own files.
+          - Entries that name one unit differently (an alias and its unit, a glob and a name) and ask for different
+            C(restart) values fail the host with nothing changed.
         type: str
         choices: ['', 'no', on-success, on-failure, on-abnormal, on-watchdog, on-abort, always]
         default: ''
+  never_evict:
+    description:
+      - Globs of units the eviction helper never evicts, whoever they are, and written to the host's registry file.
+      - Units from a vendor unit directory (packaged daemons) are spared too, unless an entry's C(evict_holders)
+        names them.
+    type: list
+    elements: str
+    default: [ssh.service, sshd.service, ssh.socket, sshd.socket, ssh@*.service, systemd-*, dbus.service,
+              dbus.socket, dbus-broker.service, init.scope, user@*.service, getty@*.service, serial-getty@*.service]
   exclusive:
     description:
       - Also remove the C(port-cleanup.conf) and C(restart-policy.conf) this collection wrote (found by their
@@ -139,7 +164,7 @@ options:
   state:
     description:
       - V(absent) removes every C(port-cleanup.conf) and C(restart-policy.conf) this collection wrote, whatever
-        O(registry) says. Files it did not write are left alone.
+        O(registry) says; systemd is not asked about its units. Files it did not write are left alone.
     type: str
     choices: [present, absent]
     default: present
@@ -181,7 +206,12 @@ RETURN = r"""
 protected:
   description:
     - The units present on the host, with their drop-ins, their systemd states and whether a drop-in changed.
-    - C(path) is the unit's C(port-cleanup.conf), or null with O(cleanup_method=none).
+    - C(path) is the unit's C(port-cleanup.conf), or null with O(cleanup_method=none). C(dropins) also holds the
+      C(port-cleanup.conf) of its socket units.
+    - C(sockets) are the socket units that trigger it on a registered port, which get a C(port-cleanup.conf) of
+      their own, and C(socket_activated) says whether one of them is active.
+    - C(registered_as) are the names the registry gave it (aliases and globs).
+    - C(restart_note) says why its own C(Restart=) was kept, or is null.
   returned: success
   type: list
   elements: dict
@@ -194,7 +224,20 @@ protected:
       ports: ["8765/tcp"]
       load_state: loaded
       active_state: active
+      sockets: []
+      socket_activated: false
+      registered_as: [sms-webhook.service]
+      restart_note: null
       changed: true
+registry:
+  description: The entries whose unit is on this host, each with its unit's canonical name, as the host's
+    registry file holds them.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {port: 5432, protocol: tcp, service: postgresql@15-main.service, address: null, restart: "",
+       evict_holders: [], notes: ""}
 daemon_reload:
   description: Whether systemd must reload its units, because a drop-in changed now or a unit's files changed since the last reload.
   returned: success
@@ -241,25 +284,37 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     DEFAULT_HELPER_PYTHON,
     PORT_CLEANUP_NAME,
     RESTART_POLICY_NAME,
-    RESTART_VALUES,
     cleanup_problems,
+    dropin_path,
     helper_path,
     is_managed,
     parse_systemd_version,
     plan_dropins,
     plan_purge,
     restart_policy_problems,
+    unit_of_dropin,
     units_in_order,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import read_bytes, write_atomically
+from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
+    Judge,
+    arm_problems,
+    survey,
+    trigger_sockets_on_ports,
+)
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
+    DEFAULT_NEVER_EVICT,
+    RESTART_VALUES,
+    entry_label,
     ephemeral_port_warnings,
+    never_evict_problems,
     parse_port_range,
     validate_registry,
 )
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, unit_properties
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import daemon_reload_due, present_units
+from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import ancestor_units
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, module_systemd
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import restart_setting
 
 DROPIN_MODE = '0644'
 
@@ -328,6 +383,82 @@ def sync_dropin(module, path, desired):
     return diff is not None or mode_changed, diff
 
 
+def unique(lines):
+    """``lines`` without repeats, in their order."""
+    seen = []
+    for line in lines:
+        if line not in seen:
+            seen.append(line)
+    return seen
+
+
+def own_restart(view, unit, unit_dir):
+    """The Restart= that ``unit``'s own files set: its unit file and drop-ins, without the collection's.
+
+    Only the collection's own ``restart-policy.conf`` is left out, the file
+    this run writes; a file of that name anywhere else is the unit's own.
+    """
+    ours = dropin_path(unit, RESTART_POLICY_NAME, unit_dir)
+    paths = [view.get(unit, 'FragmentPath')] + [path for path in view.words(unit, 'DropInPaths')
+                                                if os.path.normpath(path) != os.path.normpath(ours)]
+    return restart_setting([to_text(read_bytes(path) or b'', errors='surrogate_or_replace') for path in paths if path])
+
+
+def stale_socket_dropins(view, present, sockets, dropins, unit_dir):
+    """``{path: service}``: the collection's drop-ins of socket units that no longer get one, to be removed.
+
+    A socket unit that triggers a present service but no longer listens on
+    one of its registered ports would still free the old ports at its start.
+    """
+    stale = {}
+    for service in sorted(present):
+        for socket in view.trigger_sockets(service):
+            path = dropin_path(socket, PORT_CLEANUP_NAME, unit_dir)
+            if socket in sockets.get(service, []) or path in dropins:
+                continue
+            if is_managed(to_text(read_bytes(path) or b'', errors='surrogate_or_replace')):
+                stale[path] = service
+    return stale
+
+
+def plan(module, registry, cleanup, policy):
+    """Survey the host, look before arming, and plan the drop-ins; CollisionGuardError says why not.
+
+    Returns ``(found, dropins, owners, sockets, notes, systemd_version)``: ``owners`` maps each socket unit
+    with a drop-in in ``dropins`` to the service it belongs to.
+    """
+    show, run = module_systemd(module)
+    present_state = module.params['state'] == 'present'
+    # state=absent removes the collection's files whatever the registry says: nothing to ask systemd about.
+    found = survey(registry if present_state else [], show, run)
+    systemd_version = parse_systemd_version(ask_systemd(module, ['systemctl', '--version'], 'its version'))
+    if not present_state:
+        return found, {}, {}, {}, {}, systemd_version
+    if found['problems']:
+        raise CollisionGuardError('the registry does not fit this host; nothing was changed', found['problems'])
+    entries = found['entries']
+    judge = Judge(entries, found['view'], module.params['never_evict'])
+    problems, warnings = arm_problems(judge, found['listeners'], ancestor_units(os.getpid()))
+    # One process holds a port on IPv4 and IPv6 alike: one line says it.
+    problems, warnings = unique(problems), unique(warnings)
+    if problems:
+        raise CollisionGuardError('the registered ports cannot be armed on this host (%d problem(s)); nothing was '
+                                  'changed' % len(problems), problems)
+    for warning in warnings:
+        module.warn(warning)
+    sockets = trigger_sockets_on_ports(judge, found['socket_units'])
+    present = set(entry['service'] for entry in entries)
+    unit_dir = module.params['unit_dir']
+    restarts = dict((unit, own_restart(found['view'], unit, unit_dir)) for unit in present) if policy else {}
+    dropins, dummy_absent, notes = plan_dropins(entries, present, cleanup, policy, systemd_version, unit_dir,
+                                                sockets, restarts)
+    owners = dict((socket, service) for service in sockets for socket in sockets[service])
+    for path, service in stale_socket_dropins(found['view'], present, sockets, dropins, unit_dir).items():
+        dropins[path] = {'unit': unit_of_dropin(path), 'content': None}
+        owners[unit_of_dropin(path)] = service
+    return found, dropins, owners, sockets, notes, systemd_version
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -348,6 +479,7 @@ def main():
                 restart_max_delay_sec=dict(type='float', default=30),
                 restart=dict(type='str', default='', choices=[''] + list(RESTART_VALUES)),
             )),
+            never_evict=dict(type='list', elements='str', default=list(DEFAULT_NEVER_EVICT)),
             exclusive=dict(type='bool', default=False),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             unit_dir=dict(type='path', default='/etc/systemd/system'),
@@ -359,16 +491,16 @@ def main():
         # Validated again here: this module writes root-owned unit files, so
         # it trusts no caller, and normalised input passes unchanged.
         registry = validate_registry(module.params['registry'], where='registry')
+        problems = never_evict_problems(module.params['never_evict'], where='never_evict')
+        if problems:
+            raise CollisionGuardError('never_evict has %d bad value(s)' % len(problems), problems)
         cleanup, policy = settings(module.params)
-        properties = unit_properties(module, units_in_order(registry))
-        present = present_units(properties)
-        systemd_version = parse_systemd_version(ask_systemd(module, ['systemctl', '--version'], 'its version'))
-        if module.params['state'] == 'absent':
-            dropins, absent, present = {}, [], set()
-        else:
-            dropins, absent = plan_dropins(registry, present, cleanup, policy, systemd_version, module.params['unit_dir'])
+        found, dropins, owners, sockets, notes, systemd_version = plan(module, registry, cleanup, policy)
     except CollisionGuardError as error:
         module.fail_json(msg='Cannot plan the drop-ins: %s' % error.full_message())
+    view = found['view']
+    entries = found['entries']
+    present = set(entry['service'] for entry in entries)
     purge = {}
     if module.params['exclusive'] or module.params['state'] == 'absent':
         purge = plan_purge(managed_dropins(module.params['unit_dir']), dropins)
@@ -384,8 +516,10 @@ def main():
 
     # The fleet-wide check assumed the default range; this host's own is what matters here.
     ephemeral = parse_port_range(to_text(read_bytes('/proc/sys/net/ipv4/ip_local_port_range') or b''))
-    for warning in ephemeral_port_warnings([entry for entry in registry if entry['service'] in present], ephemeral):
+    for warning in ephemeral_port_warnings(entries, ephemeral):
         module.warn('On this host, %s' % warning)
+    for unit in sorted(notes):
+        module.warn('%s %s' % (unit, notes[unit]))
 
     units = {}
     diffs = []
@@ -400,37 +534,58 @@ def main():
         changed, diff = sync_dropin(module, path, dropin['content'])
         if diff:
             diffs.append(diff)
-        unit = units.setdefault(dropin['unit'], {'changed': False, 'dropins': [], 'path': None})
+        owner = owners.get(dropin['unit'], dropin['unit'])
+        unit = units.setdefault(owner, {'changed': False, 'dropins': [], 'path': None})
         unit['changed'] = unit['changed'] or changed
         if dropin['content'] is not None:
             unit['dropins'].append(path)
-            if os.path.basename(path) == PORT_CLEANUP_NAME:
+            if os.path.basename(path) == PORT_CLEANUP_NAME and dropin['unit'] == owner:
                 unit['path'] = path
 
+    registered_as = {}
+    for entry, original in zip_resolved(registry, entries):
+        registered_as.setdefault(entry['service'], [])
+        if original['service'] not in registered_as[entry['service']]:
+            registered_as[entry['service']].append(original['service'])
     protected = []
-    for name in units_in_order(registry):
+    for name in units_in_order(entries):
         if name not in units:
             continue
-        props = properties[name]
-        protected.append(dict(units[name], service=name, load_state=props.get('LoadState'),
-                              active_state=props.get('ActiveState'),
-                              ports=['%d/%s' % (entry['port'], entry['protocol'])
-                                     for entry in registry if entry['service'] == name]))
+        protected.append(dict(units[name], service=name, load_state=view.get(name, 'LoadState'),
+                              active_state=view.get(name, 'ActiveState'), sockets=sockets.get(name, []),
+                              socket_activated=any(view.active(socket) for socket in sockets.get(name, [])),
+                              registered_as=registered_as.get(name, []),
+                              restart_note=notes.get(name),
+                              ports=[entry_label(entry) for entry in entries if entry['service'] == name]))
 
     # A reload can be due although no byte changes now: an earlier run that
     # wrote files may have failed before its reload.
-    reload_due = bool(diffs) or bool(daemon_reload_due(dict((unit, properties[unit]) for unit in present)))
+    watched = list(present) + [socket for service in sockets for socket in sockets[service]]
+    reload_due = bool(diffs) or any(view.get(unit, 'NeedDaemonReload') == 'yes' for unit in watched)
 
     module.exit_json(
         changed=any(unit['changed'] for unit in protected) or bool(removed) or reload_due,
         daemon_reload=reload_due,
         protected=protected,
-        absent=absent,
+        absent=found['absent'],
         removed=removed,
+        registry=entries,
         fuser_found=module.get_bin_path('fuser') is not None,
         systemd_version=systemd_version,
         diff=diffs,
     )
+
+
+def zip_resolved(registry, entries):
+    """Pairs of (resolved entry, the registry entry it came from), matched by port, protocol and address."""
+    pairs = []
+    for entry in entries:
+        for original in registry:
+            if (original['port'], original['protocol'], original['address']) == \
+                    (entry['port'], entry['protocol'], entry['address']):
+                pairs.append((entry, original))
+                break
+    return pairs
 
 
 if __name__ == '__main__':

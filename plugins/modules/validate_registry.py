@@ -15,8 +15,9 @@ version_added: 0.1.0
 description:
   - Validates O(registry), the collection's port registry C(collision_guard_registry), on the controller.
   - Lists every bad entry in one message, each with its index and the value that is wrong.
-  - Ports must be integers in 1-65535, services valid systemd C(.service) unit names,
-    protocols C(tcp) or C(udp), and one port and protocol may belong to one service only.
+  - Ports must be integers in 1-65535, services valid systemd C(.service) unit names or globs of them,
+    protocols C(tcp) or C(udp), addresses IP literals, and one port and protocol may belong to one service only
+    on colliding addresses.
   - Returns the registry normalised, ready for the modules that act on hosts.
   - This is an action plugin; it never contacts the target host.
 author:
@@ -26,9 +27,18 @@ extends_documentation_fragment:
 options:
   registry:
     description:
-      - The registry, a list of mappings with the keys C(port), C(service), C(protocol) and C(notes).
+      - The registry, a list of mappings with the keys C(port), C(service), C(protocol), C(address), C(restart),
+        C(evict_holders) and C(notes).
       - C(port) and C(service) are required; C(protocol) defaults to C(tcp).
-      - A C(service) without a unit type suffix gets C(.service) appended, as C(systemctl) does.
+      - A C(service) without a unit type suffix gets C(.service) appended, as C(systemctl) does. It may be an alias,
+        resolved on each host, or a glob with C(*) and C(?) that must fit one loaded unit on each host.
+      - C(address) is the IPv4 or IPv6 address the service binds. Without it, the entry claims the port on every
+        address. Two entries on one port collide unless their addresses can both be bound.
+      - C(restart) is a C(Restart=) value for this service that wins over the role's C(collision_guard_restart).
+        All entries of one service must agree on it.
+      - C(evict_holders) lists units that may hold the port when harden arms the entry, such as a packaged
+        service the operator means to evict. Harden refuses an entry whose port another unit holds, unless it
+        is listed here.
       - Ports below 1024 and ports in the default ephemeral range, 32768-60999, are legal but draw a warning.
     type: raw
     required: true
@@ -43,6 +53,13 @@ options:
     type: str
     choices: [allow, error]
     default: allow
+  never_evict:
+    description:
+      - The role's C(collision_guard_never_evict), checked here too, so a bad glob stops the play before any host.
+    type: list
+    elements: str
+    default: [ssh.service, sshd.service, ssh.socket, sshd.socket, ssh@*.service, systemd-*, dbus.service,
+              dbus.socket, dbus-broker.service, init.scope, user@*.service, getty@*.service, serial-getty@*.service]
 """
 
 EXAMPLES = r"""

@@ -14,6 +14,10 @@ short_description: Wait until a systemd unit alone holds a port
 version_added: 0.1.0
 description:
   - Polls the host's listening sockets until every socket on O(port) belongs to O(unit), or O(timeout) passes.
+  - A socket belongs to O(unit) as the collection judges ownership everywhere. That means the unit under its
+    canonical name (an alias is the same unit), a unit that is part of it (C(ConsistsOf)), or a socket unit that
+    triggers it (C(TriggeredBy)), whose socket PID 1 holds.
+  - With O(address), only sockets whose bind collides with that address count.
   - Measures on the host, so the time it reports does not include Ansible's round trips.
   - With O(restart=true) it restarts O(unit) first and measures from that moment. This is the time to
     recover that the restart drill of C(qwf.collision_guard.verify) reports.
@@ -47,6 +51,15 @@ options:
     description: The systemd unit that must own the port, for example C(sms-webhook.service).
     type: str
     required: true
+  address:
+    description: The address the unit binds. Sockets on addresses that do not collide with it are left out.
+      Without it, every socket on the port counts.
+    type: str
+  restart_unit:
+    description:
+      - The unit to restart with O(restart=true), when it is not O(unit). Name the socket unit of a socket-activated
+        service, since restarting the service leaves the port to PID 1.
+    type: str
   timeout:
     description: Seconds to wait before failing.
     type: float
@@ -121,6 +134,20 @@ restart_stderr:
   returned: when O(restart=true) and not in check mode
   type: str
   sample: "Job for sms-webhook.service failed because the control process exited with error code."
+owners:
+  description: The units that rightly hold the port for O(unit), as systemd says.
+  returned: always
+  type: list
+  elements: str
+  sample: [ssh.service, ssh.socket]
+holders:
+  description: The sockets on the port when the wait ended that collide with O(address), each with the judgement's
+    V(verdict) (V(owner), V(squatter) or V(spared)) and its reason.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {pid: 77, unit: sms-webhook.service, verdict: owner, reason: held by sms-webhook.service}
 listeners:
   description: The sockets on the port when the wait ended, as M(qwf.collision_guard.port_usage_info) returns them.
   returned: always
@@ -135,13 +162,19 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import normalise_address
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
     OWNED,
+    Judge,
+    holder_unit,
+    learn_holders,
     parse_host_time,
-    port_owner_state,
+    port_state,
+    survey,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
-from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import service_unit_name_problem
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import module_systemd
+from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import UNIT_TYPES, unit_name_problem
 
 POLL_SECONDS = 0.05
 
@@ -152,8 +185,10 @@ def main():
             port=dict(type='int', required=True),
             protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'),
             unit=dict(type='str', required=True),
+            address=dict(type='str'),
             timeout=dict(type='float', default=30),
             restart=dict(type='bool', default=False),
+            restart_unit=dict(type='str'),
             since=dict(type='str'),
         ),
         mutually_exclusive=[['restart', 'since']],
@@ -162,14 +197,38 @@ def main():
     params = module.params
     if not 1 <= params['port'] <= 65535:
         module.fail_json(msg='Cannot wait for port %d: it is out of range 1-65535' % params['port'])
-    problem = service_unit_name_problem(params['unit'])
-    if problem and params['restart']:
-        module.fail_json(msg='Cannot restart unit %r: it %s' % (params['unit'], problem))
+    for key in ('unit', 'restart_unit'):
+        problem = params[key] and unit_name_problem(params[key], types=UNIT_TYPES)
+        if problem:
+            module.fail_json(msg='Cannot wait for %s %r: it %s' % (key, params[key], problem))
+    address = None
+    if params['address'] is not None:
+        address, problem = normalise_address(params['address'])
+        if problem:
+            module.fail_json(msg='Cannot wait for address %r: it %s' % (params['address'], problem))
+    restart_unit = params['restart_unit'] or params['unit']
+
+    show, run = module_systemd(module)
+    entry = {'service': params['unit'], 'port': params['port'], 'protocol': params['protocol'], 'address': address,
+             'evict_holders': []}
+    view = survey([entry], show, run, listeners=[])['view']
+    judge = Judge([dict(entry, service=view.canonical(params['unit']))], view)
+    entry = judge.entries[0]
+
+    def look():
+        listeners, complete = read_listeners(port=params['port'], protocol=params['protocol'])
+        learn_holders(view, judge.entries, listeners, show, run)
+        return port_state(judge, entry, listeners), listeners, complete
+
+    def described(listeners):
+        return [dict(pid=listener['pid'], unit=holder_unit(listener), verdict=verdict, reason=reason)
+                for listener, verdict, reason in judge.colliding(entry, listeners)]
 
     if params['restart'] and module.check_mode:
-        listeners, dummy = read_listeners(port=params['port'], protocol=params['protocol'])
-        module.exit_json(changed=True, msg='Would restart %s and wait for it to own the port.' % params['unit'],
-                         owned=False, state=port_owner_state(listeners, params['unit']), elapsed=0.0, listeners=listeners)
+        state, listeners, dummy = look()
+        module.exit_json(changed=True, msg='Would restart %s and wait for it to own the port.' % restart_unit,
+                         owned=False, state=state, elapsed=0.0, listeners=listeners,
+                         owners=sorted(judge.owners(entry['service'])), holders=described(listeners))
 
     result = dict(changed=False)
     started = time.time()
@@ -181,19 +240,19 @@ def main():
     elif params['restart'] and not module.check_mode:
         systemctl = module.get_bin_path('systemctl', required=True)
         started = time.time()
-        rc, dummy, err = module.run_command([systemctl, 'restart', '--', params['unit']])
+        rc, dummy, err = module.run_command([systemctl, 'restart', '--', restart_unit])
         result.update(changed=True, restart_rc=rc, restart_stderr=err.strip())
     deadline = time.time() + params['timeout']
 
     while True:
-        listeners, complete = read_listeners(port=params['port'], protocol=params['protocol'])
-        state = port_owner_state(listeners, params['unit'])
+        state, listeners, complete = look()
         now = time.time()
         if state == OWNED or now >= deadline:
             break
         time.sleep(POLL_SECONDS)
 
-    result.update(owned=state == OWNED, state=state, elapsed=round(now - started, 3), listeners=listeners)
+    result.update(owned=state == OWNED, state=state, elapsed=round(now - started, 3), listeners=listeners,
+                  owners=sorted(judge.owners(entry['service'])), holders=described(listeners))
     if not complete:
         module.warn('Some processes could not be inspected (run as root to see them); their sockets show pid=null.')
     if state != OWNED:

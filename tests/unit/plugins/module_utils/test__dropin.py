@@ -11,6 +11,7 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import (
     DEFAULT_CLEANUP,
+    RESTART_CASES,
     cleanup_problems,
     dropin_path,
     is_managed,
@@ -20,10 +21,12 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     render_port_cleanup,
     render_restart_policy,
     restart_policy_problems,
+    restart_to_write,
+    target_word,
     timespan,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import RESTART_VALUES, validate_registry
 
 REGISTRY = validate_registry([
     {'port': 8765, 'service': 'sms-webhook', 'notes': 'ExecStartPre=/bin/evil'},
@@ -111,8 +114,8 @@ def test_timespan(seconds, text):
 
 
 def test_plan_splits_present_and_absent_units():
-    dropins, absent = plan_dropins(REGISTRY, {'sms-webhook.service', 'status-api.service', 'unrelated.service'},
-                                   restart_policy=POLICY, systemd_version=252)
+    dropins, absent, notes = plan_dropins(REGISTRY, {'sms-webhook.service', 'status-api.service', 'unrelated.service'},
+                                          restart_policy=POLICY, systemd_version=252)
     assert sorted(dropins) == [
         '/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf',
         '/etc/systemd/system/sms-webhook.service.d/restart-policy.conf',
@@ -123,19 +126,25 @@ def test_plan_splits_present_and_absent_units():
         'unit': 'sms-webhook.service', 'content': EXPECTED_EVICT}
     assert dropins['/etc/systemd/system/sms-webhook.service.d/restart-policy.conf']['content'] == EXPECTED_POLICY_252
     assert [entry['service'] for entry in absent] == ['billing-worker.service']
+    assert notes == {}
 
 
 def test_plan_marks_unwanted_dropins_for_removal():
-    dropins, dummy = plan_dropins(REGISTRY, {'status-api.service'}, {'method': 'none'}, None)
+    dropins, dummy, notes = plan_dropins(REGISTRY, {'status-api.service'}, {'method': 'none'}, None,
+                                         sockets={'status-api.service': ['status-api.socket']})
     assert dropins == {
         '/etc/systemd/system/status-api.service.d/port-cleanup.conf': {'unit': 'status-api.service', 'content': None},
         '/etc/systemd/system/status-api.service.d/restart-policy.conf': {'unit': 'status-api.service', 'content': None},
+        '/etc/systemd/system/status-api.socket.d/port-cleanup.conf': {'unit': 'status-api.socket', 'content': None},
     }
+    assert notes == {}
 
 
 def test_plan_with_no_units_present():
-    dropins, absent = plan_dropins(REGISTRY, set(), restart_policy=POLICY)
+    dropins, absent, notes = plan_dropins(REGISTRY, set(), restart_policy=POLICY,
+                                          sockets={'sms-webhook.service': ['sms-webhook.socket']})
     assert dropins == {}
+    assert notes == {}
     assert len(absent) == len(REGISTRY)
 
 
@@ -186,9 +195,191 @@ def test_foreign_files_are_not_managed():
 
 
 def test_plan_purge_removes_only_what_the_plan_does_not_want():
-    dropins, dummy = plan_dropins(REGISTRY, {'status-api.service'}, restart_policy=POLICY)
+    dropins, dummy, dummy_notes = plan_dropins(REGISTRY, {'status-api.service'}, restart_policy=POLICY)
     found = ['/etc/systemd/system/status-api.service.d/port-cleanup.conf',
              '/etc/systemd/system/old-api.service.d/restart-policy.conf']
     assert plan_purge(found, dropins) == {
         '/etc/systemd/system/old-api.service.d/restart-policy.conf': {'unit': 'old-api.service', 'content': None}}
     assert sorted(plan_purge(found, {})) == sorted(found)
+
+
+EXPECTED_SOCKET = """\
+# Managed by qwf.collision_guard. Local edits are overwritten.
+# Frees the registered ports of sms-webhook.service before sms-webhook.socket binds them.
+
+[Socket]
+ExecStartPre=+/usr/bin/python3 -I /usr/local/lib/collision-guard/collision-guard-evict \
+--grace-sec 2 --timeout-sec 10 --starting sms-webhook.socket sms-webhook.service 8765/tcp 5514/udp
+"""
+
+
+def test_a_socket_unit_gets_its_own_dropin_naming_the_unit_it_starts():
+    content = render_port_cleanup('sms-webhook.service', REGISTRY, socket='sms-webhook.socket')
+    assert content == EXPECTED_SOCKET
+    assert is_managed(content)
+    assert '[Service]' not in content
+
+
+def test_a_socket_dropin_with_fuser_frees_the_same_ports():
+    content = render_port_cleanup('sms-webhook.service', REGISTRY, {'method': 'fuser'}, socket='sms-webhook.socket')
+    assert content == EXPECTED_FUSER.replace('before every start', 'before sms-webhook.socket binds them').replace(
+        '[Service]', '[Socket]')
+
+
+def test_a_backslash_in_a_socket_name_survives_systemds_unescaping():
+    registry = validate_registry([{'port': 80, 'service': 'web\\x2dfront'}])
+    assert '--starting web\\\\x2dfront.socket web\\\\x2dfront.service 80/tcp\n' in render_port_cleanup(
+        'web\\x2dfront.service', registry, socket='web\\x2dfront.socket')
+
+
+DNS = validate_registry([
+    {'port': 53, 'service': 'dnsmasq', 'protocol': 'udp', 'address': '127.0.0.2'},
+    {'port': 53, 'service': 'dnsmasq', 'protocol': 'tcp', 'address': '::1'},
+    {'port': 67, 'service': 'dnsmasq', 'protocol': 'udp'},
+])
+
+
+@pytest.mark.parametrize('entry, word', [
+    ({'port': 8765, 'protocol': 'tcp', 'address': None}, '8765/tcp'),
+    ({'port': 53, 'protocol': 'udp', 'address': '127.0.0.2'}, '127.0.0.2:53/udp'),
+    ({'port': 53, 'protocol': 'tcp', 'address': '::1'}, '[::1]:53/tcp'),
+    ({'port': 8765, 'protocol': 'tcp'}, '8765/tcp'),
+])
+def test_target_word(entry, word):
+    assert target_word(entry) == word
+
+
+def test_the_helper_gets_each_entrys_address():
+    content = render_port_cleanup('dnsmasq.service', DNS)
+    assert content.endswith(' --timeout-sec 10 dnsmasq.service [::1]:53/tcp 127.0.0.2:53/udp 67/udp\n')
+
+
+def test_fuser_refuses_an_entry_with_an_address():
+    with pytest.raises(CollisionGuardError) as raised:
+        render_port_cleanup('dnsmasq.service', DNS, {'method': 'fuser'})
+    message = str(raised.value)
+    assert message.startswith('dnsmasq.service: the fuser method kills by port alone')
+    assert '[::1]:53/tcp, 127.0.0.2:53/udp' in message
+    assert '67/udp' not in message
+    assert 'use the evict method for entries with an address' in message
+    with pytest.raises(CollisionGuardError, match='fuser method kills by port alone'):
+        plan_dropins(DNS, {'dnsmasq.service'}, {'method': 'fuser'})
+
+
+def test_an_address_does_not_hide_an_unknown_method():
+    with pytest.raises(CollisionGuardError, match="unknown cleanup method 'kill-all'"):
+        render_port_cleanup('dnsmasq.service', DNS, {'method': 'kill-all'})
+
+
+def test_no_cleanup_plans_no_command_whatever_the_addresses():
+    dropins, dummy, dummy_notes = plan_dropins(DNS, {'dnsmasq.service'}, {'method': 'none'})
+    assert dropins['/etc/systemd/system/dnsmasq.service.d/port-cleanup.conf']['content'] is None
+
+
+def test_restart_cases_know_every_restart_value():
+    assert sorted(RESTART_CASES) == sorted(RESTART_VALUES)
+    assert all(cases <= RESTART_CASES['always'] for cases in RESTART_CASES.values())
+
+
+@pytest.mark.parametrize('wanted, own, value, kept', [
+    ('', 'always', '', False),
+    ('', '', '', False),
+    ('on-failure', 'always', '', True),
+    ('on-failure', 'no', 'on-failure', False),
+    ('on-failure', '', 'on-failure', False),
+    ('on-abnormal', 'on-abort', 'on-abnormal', False),
+    ('on-abort', 'on-abnormal', '', True),
+    ('on-failure', 'on-abnormal', 'on-failure', False),
+    ('on-abnormal', 'on-failure', '', True),
+    ('on-success', 'on-failure', '', True),
+    ('on-failure', 'on-success', '', True),
+    ('on-watchdog', 'on-abnormal', '', True),
+    ('always', 'on-success', 'always', False),
+    ('always', 'always', 'always', False),
+    ('no', 'on-failure', '', True),
+    ('no', 'no', 'no', False),
+    ('on-failure', 'on-failure', 'on-failure', False),
+    ('on-failure', 'sometimes', 'on-failure', False),
+])
+def test_restart_to_write_never_weakens_a_unit(wanted, own, value, kept):
+    written, note = restart_to_write(wanted, own)
+    assert written == value
+    if kept:
+        assert note == 'keeps its own Restart=%s: Restart=%s would not restart it after some exits that it does' % (
+            own, wanted)
+    else:
+        assert note is None
+
+
+def policy_of(dropins, unit):
+    return dropins['/etc/systemd/system/%s.d/restart-policy.conf' % unit]['content']
+
+
+def test_an_entrys_restart_wins_over_the_policys():
+    registry = validate_registry([
+        {'port': 8765, 'service': 'sms-webhook', 'restart': 'always'},
+        {'port': 5514, 'service': 'sms-webhook', 'protocol': 'udp'},
+        {'port': 8766, 'service': 'status-api'},
+        {'port': 8767, 'service': 'quiet-api', 'restart': 'no'},
+    ])
+    present = {'sms-webhook.service', 'status-api.service', 'quiet-api.service'}
+    dropins, dummy, notes = plan_dropins(registry, present, restart_policy=dict(POLICY, restart='on-failure'))
+    assert '\nRestart=always\n' in policy_of(dropins, 'sms-webhook.service')
+    assert '\nRestart=on-failure\n' in policy_of(dropins, 'status-api.service')
+    assert '\nRestart=no\n' in policy_of(dropins, 'quiet-api.service')
+    assert notes == {}
+
+    dropins, dummy, notes = plan_dropins(registry, present, restart_policy=POLICY)
+    assert '\nRestart=always\n' in policy_of(dropins, 'sms-webhook.service')
+    assert 'Restart=' not in policy_of(dropins, 'status-api.service').replace('RestartSec=', '')
+
+
+def test_a_units_own_restart_is_never_weakened_and_the_note_says_why():
+    registry = validate_registry([
+        {'port': 8765, 'service': 'sms-webhook'},
+        {'port': 8766, 'service': 'status-api', 'restart': 'on-abnormal'},
+        {'port': 8767, 'service': 'quiet-api'},
+    ])
+    present = {'sms-webhook.service', 'status-api.service', 'quiet-api.service'}
+    dropins, dummy, notes = plan_dropins(
+        registry, present, restart_policy=dict(POLICY, restart='on-failure'), systemd_version=254,
+        own_restart={'sms-webhook.service': 'always', 'status-api.service': 'on-abort', 'quiet-api.service': ''})
+    assert notes == {'sms-webhook.service': 'keeps its own Restart=always: Restart=on-failure would not restart it '
+                                            'after some exits that it does'}
+    kept = policy_of(dropins, 'sms-webhook.service')
+    assert 'Restart=' not in kept.replace('RestartSec=', '').replace('RestartSteps=', '').replace('RestartMaxDelaySec=', '')
+    assert kept.endswith('[Service]\nRestartSec=1s\nRestartSteps=5\nRestartMaxDelaySec=30s\n')
+    assert '\nRestart=on-abnormal\n' in policy_of(dropins, 'status-api.service')
+    assert '\nRestart=on-failure\n' in policy_of(dropins, 'quiet-api.service')
+
+
+def test_entries_that_meet_on_one_unit_must_agree_on_its_restart():
+    # An alias and the unit it names pass validation apart; on the host both are one unit.
+    registry = [dict(entry, service='redis-server.service') for entry in validate_registry([
+        {'port': 6379, 'service': 'redis', 'restart': 'always'},
+        {'port': 6380, 'service': 'redis-server', 'restart': 'on-failure'},
+    ])]
+    with pytest.raises(CollisionGuardError, match=r'redis-server.service is given different restart values here '
+                                                  r'\(always, on-failure\)'):
+        plan_dropins(registry, {'redis-server.service'}, restart_policy=POLICY)
+    agreeing = [dict(entry, restart='always') for entry in registry]
+    dropins, dummy, dummy_notes = plan_dropins(agreeing, {'redis-server.service'}, restart_policy=POLICY)
+    assert '\nRestart=always\n' in policy_of(dropins, 'redis-server.service')
+
+
+def test_plan_with_sockets_gives_each_socket_unit_its_own_dropin():
+    sockets = {'sms-webhook.service': ['sms-webhook.socket'], 'billing-worker.service': ['billing-worker.socket']}
+    dropins, absent, notes = plan_dropins(REGISTRY, {'sms-webhook.service', 'status-api.service'},
+                                          restart_policy=POLICY, systemd_version=252, sockets=sockets)
+    assert sorted(dropins) == [
+        '/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf',
+        '/etc/systemd/system/sms-webhook.service.d/restart-policy.conf',
+        '/etc/systemd/system/sms-webhook.socket.d/port-cleanup.conf',
+        '/etc/systemd/system/status-api.service.d/port-cleanup.conf',
+        '/etc/systemd/system/status-api.service.d/restart-policy.conf',
+    ]
+    assert dropins['/etc/systemd/system/sms-webhook.socket.d/port-cleanup.conf'] == {
+        'unit': 'sms-webhook.socket', 'content': EXPECTED_SOCKET}
+    assert dropins['/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf']['content'] == EXPECTED_EVICT
+    assert [entry['service'] for entry in absent] == ['billing-worker.service']
+    assert notes == {}

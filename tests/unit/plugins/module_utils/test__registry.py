@@ -7,39 +7,63 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
+import json
+
 import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
+    DEFAULT_NEVER_EVICT,
+    RESTART_VALUES,
     both_protocols_problems,
+    entry_label,
     ephemeral_port_warnings,
+    load_registry,
+    load_registry_document,
+    never_evict_problems,
     parse_port_range,
+    port_problem,
     registry_warnings,
     validate_registry,
     well_known_port_warnings,
 )
+from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import unit_name_problem
+
+
+def normalised(port, service, protocol='tcp', notes='', address=None, restart='', evict_holders=None):
+    """An entry as validate_registry returns it: every key always there."""
+    return {'port': port, 'service': service, 'protocol': protocol, 'address': address, 'restart': restart,
+            'evict_holders': evict_holders or [], 'notes': notes}
+
 
 GOOD = [
     pytest.param([{'port': 8765, 'service': 'sms-webhook'}],
-                 [{'port': 8765, 'service': 'sms-webhook.service', 'protocol': 'tcp', 'notes': ''}],
+                 [normalised(8765, 'sms-webhook.service')],
                  id='defaults'),
     pytest.param([{'port': '5514', 'service': 'syslog-relay.service', 'protocol': 'udp', 'notes': 'relay'}],
-                 [{'port': 5514, 'service': 'syslog-relay.service', 'protocol': 'udp', 'notes': 'relay'}],
+                 [normalised(5514, 'syslog-relay.service', 'udp', 'relay')],
                  id='digit-string-port'),
     pytest.param([{'port': 1, 'service': 'getty@tty1'}, {'port': 65535, 'service': 'a:b_c-d.e\\x2d'}],
-                 [{'port': 1, 'service': 'getty@tty1.service', 'protocol': 'tcp', 'notes': ''},
-                  {'port': 65535, 'service': 'a:b_c-d.e\\x2d.service', 'protocol': 'tcp', 'notes': ''}],
+                 [normalised(1, 'getty@tty1.service'), normalised(65535, 'a:b_c-d.e\\x2d.service')],
                  id='bounds-instance-and-escapes'),
     pytest.param([{'port': 80, 'service': 'web'}, {'port': 80, 'service': 'web.service'}],
-                 [{'port': 80, 'service': 'web.service', 'protocol': 'tcp', 'notes': ''}],
+                 [normalised(80, 'web.service')],
                  id='identical-duplicates-collapse'),
     pytest.param([{'port': 53, 'service': 'dns'}, {'port': 53, 'service': 'dns', 'protocol': 'udp'}],
-                 [{'port': 53, 'service': 'dns.service', 'protocol': 'tcp', 'notes': ''},
-                  {'port': 53, 'service': 'dns.service', 'protocol': 'udp', 'notes': ''}],
+                 [normalised(53, 'dns.service'), normalised(53, 'dns.service', 'udp')],
                  id='same-port-two-protocols'),
     pytest.param([{'port': 80, 'service': 'api.v2', 'notes': None}],
-                 [{'port': 80, 'service': 'api.v2.service', 'protocol': 'tcp', 'notes': ''}],
+                 [normalised(80, 'api.v2.service')],
                  id='dotted-name-gets-suffix'),
+    pytest.param([{'port': 80, 'service': 'web', 'address': None, 'restart': None, 'evict_holders': None}],
+                 [normalised(80, 'web.service')],
+                 id='optional-keys-null'),
+    pytest.param([{'port': 5432, 'service': 'postgresql@*-main', 'address': '127.0.0.1', 'restart': 'on-failure',
+                   'evict_holders': ['pgbouncer', 'old-pg.socket']}],
+                 [normalised(5432, 'postgresql@*-main.service', address='127.0.0.1', restart='on-failure',
+                             evict_holders=['pgbouncer.service', 'old-pg.socket'])],
+                 id='every-key'),
     pytest.param(None, [], id='none-is-empty'),
     pytest.param([], [], id='empty'),
 ]
@@ -58,6 +82,7 @@ BAD = [
     pytest.param({'port': 80.5, 'service': 'a'}, "[0].port: 80.5 is not an integer", id='port-float'),
     pytest.param({'port': True, 'service': 'a'}, "[0].port: True is not an integer", id='port-bool'),
     pytest.param({'port': ' 80', 'service': 'a'}, "[0].port: ' 80' is not an integer", id='port-padded'),
+    pytest.param({'port': '80\n', 'service': 'a'}, "[0].port: '80\\n' is not an integer", id='port-newline'),
     pytest.param({'service': 'a'}, "[0].port: missing", id='port-missing'),
     pytest.param({'port': 80}, "[0].service: missing", id='service-missing'),
     pytest.param({'port': 80, 'service': ''}, "[0].service: '' is empty", id='service-empty'),
@@ -164,3 +189,308 @@ def test_both_protocols_is_an_error_only_when_asked():
                                             ('', (32768, 60999)), ('x y', (32768, 60999))])
 def test_parse_port_range(text, expected):
     assert parse_port_range(text) == expected
+
+
+def problems_of(registry, where='collision_guard_registry'):
+    with pytest.raises(CollisionGuardError) as caught:
+        validate_registry(registry, where=where)
+    assert caught.value.full_message().startswith('%s has %d bad value(s); no host was changed' % (
+        where, len(caught.value.problems)))
+    return caught.value.problems
+
+
+def test_port_problem_returns_the_port_or_why_not():
+    assert port_problem(8765) == (8765, None)
+    assert port_problem('0080') == (80, None)
+    assert port_problem(False) == (None, 'is not an integer in 1-65535')
+
+
+# Addresses: each valid spelling and the canonical text it becomes.
+GOOD_ADDRESSES = [
+    ('127.0.0.2', '127.0.0.2'),
+    ('0.0.0.0', '0.0.0.0'),
+    ('2001:db8::1', '2001:db8::1'),
+    ('2001:DB8:0:0:0:0:0:1', '2001:db8::1'),
+    ('::', '::'),
+    ('[::1]', '::1'),
+    ('::0001', '::1'),
+    ('::ffff:127.0.0.2', '::ffff:127.0.0.2'),
+    ('::ffff:7f00:2', '::ffff:127.0.0.2'),
+]
+
+
+@pytest.mark.parametrize('address, canonical', GOOD_ADDRESSES, ids=[item[0] for item in GOOD_ADDRESSES])
+def test_addresses_are_canonicalised(address, canonical):
+    entry, = validate_registry([{'port': 53, 'service': 'dns', 'address': address}])
+    assert entry['address'] == canonical
+    # Normalised input passes unchanged: the hosts validate the registry.json the role wrote.
+    assert validate_registry([entry]) == [entry]
+
+
+BAD_ADDRESSES = ['localhost', '1.2.3.4.5', '::1%eth0', ' 1.2.3.4', 42, '', '1.2.3.4 ', '[1.2.3.4]', '[::1', '::1]',
+                 '127.0.0.1/32', '127.0.0.1:53', '1.2.3.4\n', True, ['127.0.0.1'], 'fe80::1%2']
+
+
+def test_every_bad_address_is_named_with_its_index_and_value():
+    registry = [{'port': 53, 'service': 'dns', 'address': '127.0.0.53'}]
+    registry += [{'port': 1000 + index, 'service': 'svc%d' % index, 'address': address}
+                 for index, address in enumerate(BAD_ADDRESSES)]
+    assert problems_of(registry) == [
+        'collision_guard_registry[%d].address: %r is not an IPv4 or IPv6 address' % (index + 1, address)
+        for index, address in enumerate(BAD_ADDRESSES)]
+
+
+@pytest.mark.parametrize('address', BAD_ADDRESSES, ids=[repr(item) for item in BAD_ADDRESSES])
+def test_a_bad_address_is_refused_alone(address):
+    assert problems_of([{'port': 53, 'service': 'dns', 'address': address}]) == [
+        'collision_guard_registry[0].address: %r is not an IPv4 or IPv6 address' % (address,)]
+
+
+# Globs: (service as written, normalised unit, or None and the problem).
+GLOBS = [
+    ('postgresql@*-main', 'postgresql@*-main.service', None),
+    ('postgresql@1?-main.service', 'postgresql@1?-main.service', None),
+    ('web-*', 'web-*.service', None),
+    ('getty@*', 'getty@*.service', None),
+    # unit_name_problem allows "*.service" (a never-evict glob may spare everything), but a registered port
+    # belongs to one unit, and "*" fits every service of a host.
+    ('*', None, 'is a glob of nothing but "*" and "?"'),
+    ('*.service', None, 'is a glob of nothing but "*" and "?"'),
+    ('?*', None, 'is a glob of nothing but "*" and "?"'),
+    ('foo;*', None, 'contains characters systemd does not allow'),
+    ('foo[12]', None, 'contains characters systemd does not allow'),
+    ('foo@', None, 'is a template'),
+    ('foo@.service', None, 'is a template'),
+    ('web*.socket', None, 'is not a .service unit'),
+    ('-*', None, 'starts with "-"'),
+    ('a@*@b', None, 'contains characters systemd does not allow'),
+]
+
+
+@pytest.mark.parametrize('service, unit, problem', GLOBS, ids=[item[0] for item in GLOBS])
+def test_service_globs(service, unit, problem):
+    if unit:
+        assert validate_registry([{'port': 5432, 'service': service}])[0]['service'] == unit
+    else:
+        problems = problems_of([{'port': 5432, 'service': service}])
+        assert len(problems) == 1
+        assert problems[0].startswith('collision_guard_registry[0].service: %r ' % service)
+        assert problem in problems[0]
+
+
+def test_a_lone_star_is_a_glob_unit_names_allow_but_the_registry_refuses():
+    assert unit_name_problem('*.service', glob=True) is None
+    assert unit_name_problem('*.service') == 'contains a glob character ("*" or "?"), which is not allowed here'
+
+
+@pytest.mark.parametrize('value', list(RESTART_VALUES) + ['', None])
+def test_restart_values(value):
+    assert validate_registry([{'port': 80, 'service': 'web', 'restart': value}])[0]['restart'] == (value or '')
+
+
+@pytest.mark.parametrize('value, problem', [
+    ('sometimes', "[0].restart: 'sometimes' is not one of no, on-success, on-failure, on-abnormal, on-watchdog, "
+                  "on-abort, always"),
+    ('Always', "[0].restart: 'Always' is not one of"),
+    (' always', "[0].restart: ' always' is not one of"),
+    (False, '[0].restart: False is not one of no, on-success, on-failure, on-abnormal, on-watchdog, on-abort, '
+            'always (quote "no" in YAML)'),
+    (True, '[0].restart: True is not one of'),
+    (1, '[0].restart: 1 is not one of'),
+    (['always'], "[0].restart: ['always'] is not one of"),
+], ids=['word', 'case', 'padded', 'yaml-no', 'yaml-yes', 'int', 'list'])
+def test_bad_restart_is_named(value, problem):
+    problems = problems_of([{'port': 80, 'service': 'web', 'restart': value}])
+    assert len(problems) == 1
+    assert problems[0].startswith('collision_guard_registry' + problem)
+
+
+@pytest.mark.parametrize('registry, services', [
+    ([{'port': 80, 'service': 'web', 'restart': 'always'}, {'port': 443, 'service': 'web.service', 'restart': 'no'}],
+     'web.service is given different restart values (always, no)'),
+    # A duplicate that collapses still counts.
+    ([{'port': 80, 'service': 'web', 'restart': 'always'}, {'port': 80, 'service': 'web', 'restart': 'on-failure'}],
+     'web.service is given different restart values (always, on-failure)'),
+], ids=['two-ports', 'collapsed-duplicate'])
+def test_one_service_has_one_restart(registry, services):
+    assert problems_of(registry) == ['collision_guard_registry: %s; a unit has one Restart=' % services]
+
+
+def test_entries_without_restart_agree_with_any_and_other_services_are_independent():
+    entries = validate_registry([
+        {'port': 80, 'service': 'web', 'restart': 'always'}, {'port': 443, 'service': 'web'},
+        {'port': 8080, 'service': 'api', 'restart': 'no'},
+    ])
+    assert [entry['restart'] for entry in entries] == ['always', '', 'no']
+
+
+@pytest.mark.parametrize('value, expected', [
+    (None, []),
+    ([], []),
+    (['pgbouncer'], ['pgbouncer.service']),
+    (['pgbouncer', 'pgbouncer.service', 'old-pg.socket', 'a@1'], ['pgbouncer.service', 'old-pg.socket', 'a@1.service']),
+    (['session-3.scope'], ['session-3.scope']),
+], ids=['none', 'empty', 'suffix', 'dedup-and-types', 'scope'])
+def test_evict_holders_are_normalised(value, expected):
+    assert validate_registry([{'port': 80, 'service': 'web', 'evict_holders': value}])[0]['evict_holders'] == expected
+
+
+@pytest.mark.parametrize('value, problem', [
+    ('pgbouncer', "[0].evict_holders: 'pgbouncer' is not a list of unit names"),
+    ({'unit': 'pgbouncer'}, "[0].evict_holders: {'unit': 'pgbouncer'} is not a list of unit names"),
+    (['ok', 'bad name'], "[0].evict_holders: ['ok', 'bad name'] holds 'bad name', which contains characters"),
+    (['a;reboot'], "holds 'a;reboot', which contains characters"),
+    (['pg*'], "holds 'pg*', which contains a glob character"),
+    (['foo@'], "holds 'foo@', which is a template"),
+    ([42], "[0].evict_holders: [42] holds 42, which is not a unit name"),
+    ([None], "holds None, which is not a unit name"),
+    (['-x'], "holds '-x', which starts with \"-\""),
+], ids=['string', 'mapping', 'space', 'semicolon', 'glob', 'template', 'int', 'none', 'leading-dash'])
+def test_bad_evict_holders_are_named(value, problem):
+    problems = problems_of([{'port': 80, 'service': 'web', 'evict_holders': value}])
+    assert len(problems) == 1
+    assert problems[0].startswith('collision_guard_registry') and problem in problems[0]
+
+
+# One port and protocol, two services: (first address, second address, allowed).
+SHARED_PORT = [
+    ('127.0.0.2', '127.0.0.53', True),
+    ('::1', '127.0.0.1', True),
+    ('0.0.0.0', '::1', True),
+    ('::1', '::2', True),
+    ('0.0.0.0', '127.0.0.1', False),
+    ('127.0.0.1', '0.0.0.0', False),
+    ('::', '127.0.0.1', False),
+    ('::', '::1', False),
+    ('127.0.0.1', '127.0.0.1', False),
+    ('::1', '::0001', False),
+    ('::ffff:127.0.0.2', '127.0.0.2', False),
+    (None, '127.0.0.1', False),
+    ('::1', None, False),
+    (None, None, False),
+]
+
+
+@pytest.mark.parametrize('first, second, allowed', SHARED_PORT, ids=['%s-%s' % item[:2] for item in SHARED_PORT])
+def test_two_services_on_one_port_only_on_separate_addresses(first, second, allowed):
+    registry = [{'port': 53, 'service': 'dnsmasq', 'protocol': 'udp', 'address': first},
+                {'port': 53, 'service': 'systemd-resolved', 'protocol': 'udp', 'address': second}]
+    if allowed:
+        assert [entry['service'] for entry in validate_registry(registry)] == [
+            'dnsmasq.service', 'systemd-resolved.service']
+    else:
+        second_label = entry_label({'port': 53, 'protocol': 'udp', 'address': validate_registry(registry[1:])[0]['address']})
+        assert problems_of(registry) == [
+            'collision_guard_registry[1]: %s is already registered to dnsmasq.service at collision_guard_registry[0]; '
+            'it cannot also belong to systemd-resolved.service' % second_label]
+
+
+def test_the_other_protocol_never_collides():
+    registry = validate_registry([{'port': 53, 'service': 'a', 'protocol': 'udp'}, {'port': 53, 'service': 'b'}])
+    assert [(entry['service'], entry['protocol']) for entry in registry] == [('a.service', 'udp'), ('b.service', 'tcp')]
+
+
+def test_the_conflict_names_the_first_entry_that_collides():
+    problems = problems_of([
+        {'port': 53, 'service': 'resolved', 'address': '127.0.0.53'},
+        {'port': 53, 'service': 'dnsmasq', 'address': '127.0.0.2'},
+        {'port': 53, 'service': 'unbound'},
+    ])
+    assert problems == ['collision_guard_registry[2]: 53/tcp is already registered to resolved.service at '
+                        'collision_guard_registry[0]; it cannot also belong to unbound.service']
+
+
+def test_identical_entries_collapse_and_keep_what_each_allows():
+    registry = [
+        {'port': 53, 'service': 'dnsmasq', 'address': '::0001', 'evict_holders': ['a']},
+        {'port': 53, 'service': 'dnsmasq.service', 'address': '[::1]', 'evict_holders': ['b', 'a'], 'notes': 'dns',
+         'restart': 'always'},
+        {'port': 53, 'service': 'dnsmasq', 'address': '127.0.0.1'},
+        {'port': 53, 'service': 'dnsmasq'},
+    ]
+    before = copy.deepcopy(registry)
+    entries = validate_registry(registry)
+    assert registry == before
+    assert entries == [
+        normalised(53, 'dnsmasq.service', address='::1', evict_holders=['a.service', 'b.service'], notes='dns',
+                   restart='always'),
+        normalised(53, 'dnsmasq.service', address='127.0.0.1'),
+        normalised(53, 'dnsmasq.service'),
+    ]
+    # The result validates to itself.
+    assert validate_registry(entries) == entries
+
+
+def test_entry_labels():
+    assert [entry_label(entry) for entry in validate_registry([
+        {'port': 53, 'service': 'a', 'protocol': 'udp', 'address': '127.0.0.2'},
+        {'port': 53, 'service': 'b', 'protocol': 'udp', 'address': '::1'},
+        {'port': 8765, 'service': 'c'},
+    ])] == ['127.0.0.2:53/udp', '[::1]:53/udp', '8765/tcp']
+
+
+def test_the_default_never_evict_list_is_valid():
+    assert never_evict_problems(list(DEFAULT_NEVER_EVICT)) == []
+
+
+@pytest.mark.parametrize('patterns, problems', [
+    (['sshd.service', 'systemd-*', 'user@*.service', 'init.scope', '*', 'ssh*'], []),
+    ('sshd.service', ["collision_guard_never_evict: 'sshd.service' is not a list of unit names or globs"]),
+    (None, ['collision_guard_never_evict: None is not a list of unit names or globs']),
+    (['sshd.service', 'bad name', 42, 'foo@.service', 'sshd.service\n', 'sshd', 'a;*'], [
+        "collision_guard_never_evict[1]: 'bad name' contains characters",
+        'collision_guard_never_evict[2]: 42 is not a string',
+        "collision_guard_never_evict[3]: 'foo@.service' is a template",
+        "collision_guard_never_evict[4]: 'sshd.service\\n' contains characters",
+        "collision_guard_never_evict[5]: 'sshd' is not a .service or .socket",
+        "collision_guard_never_evict[6]: 'a;*' contains characters",
+    ]),
+], ids=['good', 'string', 'none', 'each-bad-one'])
+def test_never_evict_problems(patterns, problems):
+    found = never_evict_problems(patterns)
+    assert len(found) == len(problems)
+    for line, start in zip(found, problems):
+        assert line.startswith(start)
+
+
+def test_never_evict_problems_name_where_they_come_from():
+    assert never_evict_problems(['x y'], where='never_evict')[0].startswith("never_evict[0]: 'x y'")
+
+
+def write_document(tmp_path, document):
+    path = tmp_path / 'registry.json'
+    path.write_text(document if isinstance(document, str) else json.dumps(document))
+    return str(path)
+
+
+def test_load_registry_document_with_never_evict(tmp_path):
+    registry = validate_registry([{'port': 53, 'service': 'dnsmasq', 'protocol': 'udp', 'address': '127.0.0.2',
+                                   'evict_holders': ['old-dns'], 'restart': 'always'}])
+    path = write_document(tmp_path, {'managed_by': 'x', 'registry': registry, 'never_evict': ['sshd.service']})
+    assert load_registry_document(path) == {'registry': registry, 'never_evict': ['sshd.service']}
+    assert load_registry(path) == registry
+
+
+def test_load_registry_document_without_never_evict_uses_the_default(tmp_path):
+    path = write_document(tmp_path, {'registry': [{'port': 8765, 'service': 'sms-webhook'}]})
+    assert load_registry_document(path) == {'registry': [normalised(8765, 'sms-webhook.service')],
+                                            'never_evict': list(DEFAULT_NEVER_EVICT)}
+
+
+@pytest.mark.parametrize('document, message', [
+    (None, 'cannot read the registry'),
+    ('{not json', 'cannot read the registry'),
+    ([], 'has no "registry" list'),
+    ({'never_evict': []}, 'has no "registry" list'),
+    ({'registry': {'port': 80}}, 'has no "registry" list'),
+    ({'registry': [], 'never_evict': 'sshd.service'}, 'has a bad never_evict list'),
+    ({'registry': [], 'never_evict': ['bad name']}, 'has a bad never_evict list'),
+    ({'registry': [{'port': 0, 'service': 'web'}]}, 'has 1 bad value(s)'),
+], ids=['missing', 'not-json', 'list', 'no-registry', 'registry-mapping', 'never-evict-string', 'never-evict-bad',
+        'bad-entry'])
+def test_load_registry_document_refuses(tmp_path, document, message):
+    path = str(tmp_path / 'missing.json') if document is None else write_document(tmp_path, document)
+    with pytest.raises(CollisionGuardError) as caught:
+        load_registry_document(path)
+    assert message in str(caught.value)
+    assert path in caught.value.full_message()

@@ -7,21 +7,33 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import io
+import os
+
 import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+    VIEW_PROPERTIES,
     attribute_socket_units,
     cgroup_path,
     container_from_cgroup,
     daemon_reload_due,
+    is_packaged,
+    list_units_command,
+    manager_from_cgroup,
+    parse_list_units,
     parse_unit_properties,
     present_units,
+    restart_setting,
     show_command,
     socket_units_by_port,
     strip_cgroup_root,
     unit_from_cgroup,
 )
+from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import glob_matches
+
+FIXTURES = os.path.join(os.path.dirname(__file__), 'fixtures')
 
 UNITS = ['sms-webhook.service', 'billing-worker.service', 'sshd.service', 'old.service']
 
@@ -108,3 +120,104 @@ def test_attribute_socket_units_names_only_pid_1_sockets_with_one_candidate(fixt
     ]
     attribute_socket_units(listeners, fixture_text('systemctl_list_sockets.txt'))
     assert [item['unit'] for item in listeners] == ['ssh.socket', 'init.scope', 'sshd.service']
+
+
+def test_show_command_asks_for_the_view_properties():
+    argv = show_command(['postgresql@15-main.service'], VIEW_PROPERTIES)
+    assert argv[:2] == ['systemctl', 'show'] and argv[-2:] == ['--', 'postgresql@15-main.service']
+    asked = argv[2][len('--property='):].split(',')
+    assert asked == list(VIEW_PROPERTIES)
+    for needed in ('Id', 'LoadState', 'ConsistsOf', 'TriggeredBy', 'FragmentPath', 'DropInPaths', 'Type'):
+        assert needed in asked
+
+
+def test_list_units_command_ends_options_before_the_globs():
+    assert list_units_command(['postgresql@*-main.service', '-x*.service']) == [
+        'systemctl', 'list-units', '--all', '--full', '--plain', '--no-legend', '--no-pager', '--type=service', '--',
+        'postgresql@*-main.service', '-x*.service']
+
+
+def test_parse_list_units_reads_realistic_output():
+    # Read as UTF-8 whatever the locale: older systemd prints a bullet before a failed or missing unit.
+    with io.open(os.path.join(FIXTURES, 'systemctl_list_units.txt'), encoding='utf-8') as handle:
+        names = parse_list_units(handle.read())
+    assert names == ['postgresql@15-main.service', 'postgresql@16-main.service', 'postgresql@16-replica.service',
+                     'postgresql@14-main.service', 'postgresql@13-main.service']
+    assert [name for name in names if glob_matches('postgresql@*-main.service', name)] == [
+        'postgresql@15-main.service', 'postgresql@16-main.service', 'postgresql@14-main.service',
+        'postgresql@13-main.service']
+
+
+@pytest.mark.parametrize('output', ['', '\n\n', '  \n'])
+def test_parse_list_units_of_nothing(output):
+    assert parse_list_units(output) == []
+
+
+RESTART_CASES = [
+    pytest.param([], '', id='no-files'),
+    pytest.param(['[Service]\nExecStart=/bin/true\n'], '', id='unset'),
+    pytest.param(['[Service]\nRestart=on-failure\n'], 'on-failure', id='unit-file'),
+    pytest.param(['[Service]\nRestart=on-failure\n', '[Service]\nRestart=always\n'], 'always', id='drop-in-wins'),
+    pytest.param(['[Service]\nRestart=always\n', '[Service]\nRestart=no\n', '[Service]\nRestart=on-abort\n'],
+                 'on-abort', id='last-drop-in-wins'),
+    pytest.param(['[Service]\nRestart=always\nRestart=on-failure\n'], 'on-failure', id='later-line-wins'),
+    pytest.param(['[Service]\nRestart=always\n', '[Service]\nRestart=\n'], '', id='empty-resets'),
+    pytest.param(['[Service]\nRestart=always\n', '[Service]\nRestart=\n', '[Service]\nRestart=no\n'], 'no',
+                 id='set-after-reset'),
+    pytest.param(['[Unit]\nRestart=always\n[Install]\nRestart=always\n'], '', id='other-sections-ignored'),
+    pytest.param(['Restart=always\n[Service]\nType=simple\n'], '', id='before-any-section'),
+    pytest.param(['[Unit]\nDescription=x\n[Service]\nRestart=on-failure\n[Install]\nWantedBy=multi-user.target\n',
+                  '[Unit]\nRestart=always\n'], 'on-failure', id='drop-in-other-section'),
+    pytest.param(['[Service]\n# Restart=always\n; Restart=always\nRestart=on-failure\n'], 'on-failure',
+                 id='comments'),
+    pytest.param(['[Service]\n  Restart = always  \n'], 'always', id='blanks-around-equals'),
+    pytest.param(['[Service]\nRestartSec=5\nRestartPreventExitStatus=1\n'], '', id='similar-keys'),
+    pytest.param(['[Service]\nRestart=on-failure\n', '[Service]\nRestart=always # no inline comments\n'],
+                 'on-failure', id='unparsable-value-ignored'),
+    pytest.param(['[Service]\r\nRestart=always\r\n'], 'always', id='crlf'),
+]
+
+
+@pytest.mark.parametrize('texts, restart', RESTART_CASES)
+def test_restart_setting(texts, restart):
+    assert restart_setting(texts) == restart
+
+
+@pytest.mark.parametrize('path, manager', [
+    ('/user.slice/user-1000.slice/user@1000.service/app.slice/billing-worker.service', 'user@1000.service'),
+    ('/user.slice/user-1000.slice/user@1000.service/init.scope', 'user@1000.service'),
+    ('/user.slice/user-0.slice/user@0.service/app.slice/sshd.service', 'user@0.service'),
+    # The manager itself is a system unit.
+    ('/user.slice/user-1000.slice/user@1000.service', None),
+    ('/system.slice/billing-worker.service', None),
+    ('/system.slice/app.service/payload/worker-1', None),
+    ('/user.slice/user-1000.slice/session-3.scope', None),
+    ('/init.scope', None),
+    ('', None),
+    ('/', None),
+], ids=['user-service', 'user-manager-init', 'root-manager', 'manager-itself', 'system-service', 'delegated',
+        'session', 'pid-1', 'empty', 'root'])
+def test_manager_from_cgroup(path, manager):
+    assert manager_from_cgroup(path) == manager
+
+
+def test_a_user_unit_named_like_a_system_unit_is_the_users():
+    path = '/user.slice/user-1000.slice/user@1000.service/app.slice/sshd.service'
+    assert (unit_from_cgroup(path), manager_from_cgroup(path)) == ('sshd.service', 'user@1000.service')
+
+
+@pytest.mark.parametrize('fragment, packaged', [
+    ('/lib/systemd/system/postgresql@.service', True),
+    ('/usr/lib/systemd/system/nginx.service', True),
+    ('/run/systemd/generator/cups.service', True),
+    ('/run/systemd/generator.late/dnsmasq.service', True),
+    ('/etc/systemd/system/sms-webhook.service', False),
+    ('/usr/local/lib/systemd/system/agent.service', False),
+    ('/run/systemd/transient/run-u42.service', False),
+    ('/etc/systemd/system/lib/systemd/system/x.service', False),
+    ('/libx/systemd/system/x.service', False),
+    ('', False),
+    (None, False),
+])
+def test_is_packaged(fragment, packaged):
+    assert is_packaged(fragment) is packaged
