@@ -720,6 +720,28 @@ def test_a_port_retaken_right_after_the_eviction_fails_the_start(tmp_path, squat
         assert lines[-1].startswith('evicted ')
 
 
+def test_a_socket_that_outlives_its_evicted_process_for_a_moment_is_not_a_newcomer(tmp_path, squatter, systemd,
+                                                                                    monkeypatch):
+    process, port = squatter()
+    reads = []
+    read_holders = _eviction.read_holders
+
+    def closing_socket_then_nothing(targets, proc='/proc'):
+        found = read_holders(targets, proc)
+        reads.append(found)
+        if len(reads) == 2:
+            # The evicted process is gone; its listening socket is not, yet.
+            found.append(holder(None, inode=1, unit=None, port=port, address='127.0.0.1'))
+        return found
+
+    monkeypatch.setattr(_eviction, 'read_holders', closing_socket_then_nothing)
+    code, lines, dummy = run_helper(tmp_path, port, target='127.0.0.1:%d/tcp' % port)
+    assert process.wait(5) == -signal.SIGTERM
+    assert len(reads) == 3
+    assert code == _eviction.EXIT_FREE
+    assert not any(line.startswith('retaken ') for line in lines)
+
+
 def test_the_main_process_of_a_supervised_unit_is_stopped_with_systemctl(squatter, monkeypatch):
     process, port = squatter()
     stopped = []
