@@ -443,10 +443,10 @@ def test_parse_target_names_a_bad_address(text, bad):
     assert str(caught.value).startswith('%r: %r is not an IPv4' % (text, bad))
 
 
-def write_registry(path, registry, never_evict=NEVER_EVICT):
+def write_registry(path, registry, never_evict=DEFAULT_NEVER_EVICT):
     document = {'managed_by': 'test', 'registry': registry}
     if never_evict is not None:
-        document['never_evict'] = never_evict
+        document['never_evict'] = list(never_evict)
     path.write_text(json.dumps(document))
     return str(path)
 
