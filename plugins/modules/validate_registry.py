@@ -72,7 +72,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 registry:
-  description: The registry, normalised. Identical duplicate entries appear once.
+  description:
+    - The registry, normalised. Every entry has C(port), C(service), C(protocol), C(address) (null for every
+      address), C(restart) (empty for the role's), C(evict_holders) and C(notes).
+    - Entries of one service on the same port, protocol and address appear once, with their C(evict_holders) merged.
   returned: success
   type: list
   elements: dict
@@ -80,6 +83,9 @@ registry:
     - port: 8765
       service: sms-webhook.service
       protocol: tcp
+      address: null
+      restart: ""
+      evict_holders: []
       notes: Twilio inbound
 problems:
   description: One line per bad value, naming the entry and the value.
