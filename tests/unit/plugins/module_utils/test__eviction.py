@@ -720,8 +720,7 @@ def test_a_port_retaken_right_after_the_eviction_fails_the_start(tmp_path, squat
         assert lines[-1].startswith('evicted ')
 
 
-def test_a_socket_that_outlives_its_evicted_process_for_a_moment_is_not_a_newcomer(tmp_path, squatter, systemd,
-                                                                                    monkeypatch):
+def test_a_socket_that_outlives_its_evicted_process_is_waited_for(tmp_path, squatter, systemd, monkeypatch):
     process, port = squatter()
     reads = []
     read_holders = _eviction.read_holders
