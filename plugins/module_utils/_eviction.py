@@ -29,7 +29,7 @@ import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._journal import ERROR, NOTICE, WARNING, Journal
-from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import entry_collides, normalise_address
+from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import endpoint, entry_collides, normalise_address
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
     ELSEWHERE,
     OWNER,
@@ -262,7 +262,16 @@ def judge_for(registry, never_evict, listeners, deadline, proc='/proc'):
     """This host's ``Judge``, from the registry and systemd, asked only about the holders found."""
     found = survey(registry, lambda units, properties: show_properties(units, properties, deadline),
                    lambda argv: run_systemctl(argv, deadline), proc=proc, listeners=listeners)
-    return Judge(found['entries'], found['view'], never_evict, host_netns=netns_of(1, proc))
+    judge = Judge(found['entries'], found['view'], never_evict, host_netns=netns_of(1, proc), absent=found['absent'])
+    judge.systemd_answered = found['answered']
+    return judge
+
+
+def stale_targets(service, targets, registry):
+    """The targets the registry no longer gives ``service``: a drop-in left by an earlier registry."""
+    return [(port, protocol, address) for port, protocol, address in targets
+            if not any((entry['service'], entry['port'], entry['protocol'], entry['address'])
+                       == (service, port, protocol, address) for entry in registry)]
 
 
 def holds_socket(pid, inodes, proc='/proc'):
@@ -450,7 +459,21 @@ def run(options, journal, proc='/proc'):
             '; '.join([str(error)] + error.problems), ', '.join(sorted(set(str(h['pid']) for h in listeners))),
             service))
         return EXIT_REFUSED
+    # Nobody registered what the registry no longer holds: nothing on those ports is evicted.
+    stale = stale_targets(service, targets, document['registry'])
+    if stale:
+        journal.log(WARNING, 'the registry no longer gives %s %s; nothing is evicted there (run harden to update '
+                             'its drop-in)' % (service, ', '.join('%s/%s' % (endpoint(address, port), protocol)
+                                                                 for port, protocol, address in stale)))
+        targets = [target for target in targets if target not in stale]
+        listeners = colliding(listeners, targets)
+        if not listeners:
+            return EXIT_FREE
     judge = judge_for(document['registry'], document['never_evict'], listeners, deadline, proc)
+    if not judge.systemd_answered:
+        journal.log(ERROR, 'systemd did not say in time who the holders of the ports of %s are (pid %s); '
+                           'nothing is evicted' % (service, ', '.join(sorted(set(str(h['pid']) for h in listeners)))))
+        return EXIT_REFUSED
     plan, entries = plan_start(listeners, service, starting, targets, judge)
     if plan['refuse']:
         for item in plan['refuse']:

@@ -179,4 +179,16 @@ def main(argv=None):
         journal.log(_journal.WARNING, line)
     if config.get('alert_command') and any(finding['severity'] == CRITICAL for finding in findings):
         run_alert(config['alert_command'], findings, journal.log)
+    unchecked = unchecked_entries(registry, findings)
+    if unchecked:
+        # The host's registry holds only units harden found here: a missing one means systemd did not answer.
+        journal.log(_journal.ERROR, 'not checked, since systemd did not name their units: %s' % ', '.join(unchecked))
+        return 1
     return 0
+
+
+def unchecked_entries(registry, findings):
+    """The entries of the host's registry that got no finding, as ``service port/protocol`` labels."""
+    checked = set((finding['service'], finding['port'], finding['protocol']) for finding in findings)
+    return ['%s %s/%s' % (entry['service'], endpoint(entry.get('address'), entry['port']), entry['protocol'])
+            for entry in registry if (entry['service'], entry['port'], entry['protocol']) not in checked]

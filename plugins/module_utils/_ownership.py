@@ -116,7 +116,8 @@ class UnitView(object):
         return set([unit] + self.words(unit, 'ConsistsOf') + self.trigger_sockets(unit))
 
     def packaged(self, unit):
-        return is_packaged(self.get(unit, 'FragmentPath'))
+        # snapd writes its units to /etc/systemd/system, but they come from packages all the same.
+        return is_packaged(self.get(unit, 'FragmentPath')) or unit.startswith('snap.')
 
     def ad_hoc(self, unit):
         """Units nobody installed: login sessions and other scopes, transient units, processes outside a unit."""
@@ -140,19 +141,23 @@ class Judge(object):
     entry names them in ``evict_holders``.
     """
 
-    def __init__(self, entries, view, never_evict=DEFAULT_NEVER_EVICT, host_netns=None):
+    def __init__(self, entries, view, never_evict=DEFAULT_NEVER_EVICT, host_netns=None, absent=()):
         self.entries = list(entries)
         self.view = view
         self.never_evict = list(never_evict)
         self.host_netns = host_netns
-        self._owners = {}
-        for entry in self.entries:
-            self._owners.setdefault(entry['service'], self.view.owners(entry['service']))
+        # Registered by name although systemd did not find them: still never evicted.
+        self.absent = list(absent)
+        # Whether systemd answered every question; the helper acts only when it did.
+        self.systemd_answered = True
 
     def owners(self, service):
-        if service not in self._owners:
-            self._owners[service] = self.view.owners(service)
-        return self._owners[service]
+        # Not cached: what systemd says of socket units grows as holders are learned.
+        return self.view.owners(service)
+
+    def names(self, unit):
+        """Every name of a unit: its canonical name and its aliases."""
+        return [unit] + [name for name in self.view.words(unit, 'Names') if name != unit]
 
     def registered_elsewhere(self, entry, unit):
         """Why ``unit`` belongs to another registered entry, or None."""
@@ -162,6 +167,9 @@ class Judge(object):
                 labels.append(entry_label(other))
                 if other['service'] != unit and other['service'] not in parents:
                     parents.append(other['service'])
+        for other in self.absent:
+            if other['service'] != entry['service'] and other['service'] in self.names(unit):
+                labels.append(entry_label(other))
         if not labels:
             return None
         part = ', part of %s,' % ', '.join(parents) if parents else ''
@@ -169,10 +177,12 @@ class Judge(object):
 
     def protection(self, entry, unit):
         """Why ``unit`` may never be evicted for ``entry``, or None."""
+        names = self.names(unit)
         for pattern in self.never_evict:
-            if glob_matches(pattern, unit):
+            if any(glob_matches(pattern, name) for name in names):
                 return '%s is never evicted (collision_guard_never_evict: %s)' % (unit, pattern)
-        if self.view.packaged(unit) and unit not in entry.get('evict_holders', []):
+        named = any(name in entry.get('evict_holders', []) for name in names)
+        if self.view.packaged(unit) and not named:
             return ('%s is a packaged system service (%s); it is evicted only when the entry names it in '
                     'evict_holders' % (unit, self.view.get(unit, 'FragmentPath')))
         return None
@@ -186,6 +196,8 @@ class Judge(object):
         if listener.get('pid') is None:
             return SPARED, 'no process this host shows holds it (a kernel socket, or not seen without root)'
         if listener.get('user_manager'):
+            if unit == 'init.scope':
+                return SPARED, 'the service manager of %s is never evicted' % listener['user_manager']
             return SQUATTER, 'a unit of %s, named %s, is not a system unit' % (listener['user_manager'], unit)
         if unit in self.owners(entry['service']):
             if unit == self.view.canonical(entry['service']):
@@ -201,6 +213,10 @@ class Judge(object):
         elsewhere = self.registered_elsewhere(entry, unit)
         if elsewhere:
             return SPARED, elsewhere
+        container = listener.get('container') or (unit if unit and unit.startswith('machine-') else None)
+        if container and not any(name in entry.get('evict_holders', []) for name in self.names(unit or '')):
+            return SPARED, 'a container or virtual machine (%s) is never evicted unless evict_holders names %s' % (
+                container, unit or 'its unit')
         if unit and not unit.endswith('.scope') and not self.view.known(unit):
             return SPARED, 'systemd did not say what %s is, so it is not evicted' % unit
         if unit:
@@ -401,7 +417,9 @@ def survey(registry, show, run_systemctl, proc='/proc', listeners=None, every_po
     for name in [entry['service'] for entry in registry if not is_glob(entry['service'])] + matches:
         if name not in names:
             names.append(name)
-    view = UnitView(show(names, VIEW_PROPERTIES) if names else {})
+    properties = show(names, VIEW_PROPERTIES) if names else {}
+    answered = all(name in properties for name in names)
+    view = UnitView(properties)
     entries, absent, problems = resolve_entries(registry, view, matches, where)
 
     complete = True
@@ -409,8 +427,12 @@ def survey(registry, show, run_systemctl, proc='/proc', listeners=None, every_po
         targets = None if every_port else set((entry['port'], entry['protocol']) for entry in entries)
         listeners, complete = read_listeners(targets=targets, proc=proc) if targets is None or targets else ([], True)
     socket_units = learn_holders(view, entries, listeners, show, run_systemctl)
+    wanted = [listener['unit'] for listener in listeners if listener.get('unit') and not listener.get('user_manager')
+              and not listener['unit'].endswith('.scope')]
+    # A caller that acts (the helper) must know whether systemd said all it was asked.
+    answered = answered and all(view.known(unit) for unit in wanted)
     return {'entries': entries, 'absent': absent, 'problems': problems, 'listeners': listeners,
-            'complete': complete, 'view': view, 'socket_units': socket_units}
+            'complete': complete, 'view': view, 'socket_units': socket_units, 'answered': answered}
 
 
 def learn_holders(view, entries, listeners, show, run_systemctl):

@@ -136,32 +136,45 @@ def strip_cgroup_root(path, root):
     return path
 
 
-def unit_from_cgroup(path):
-    """Return the systemd unit of a cgroup path, or None.
+def _unescape(component):
+    """A cgroup path component as the unit name systemd escaped (``__relay.service`` -> ``_relay.service``)."""
+    return component[1:] if component.startswith('_') else component
 
-    The innermost component that names a unit wins, so delegated subtrees
-    (``/system.slice/app.service/worker``) map to their service.
-    """
-    for component in reversed(path.split('/')):
-        if _UNIT_COMPONENT.match(component):
-            return component
-    return None
+
+def _units_in(path):
+    return [_unescape(component) for component in path.split('/')
+            if _UNIT_COMPONENT.match(_unescape(component))]
 
 
 _USER_MANAGER = re.compile(r'^user@\d+\.service$')
 
 
+def unit_from_cgroup(path):
+    """Return the systemd unit of a cgroup path, or None.
+
+    As systemd does: the outermost component that names a unit (slices
+    skipped), so whatever a delegated subtree holds (a container, a CI
+    runner's own cgroups named like units) belongs to the unit that
+    delegated it. Under a user's service manager the user's own unit is
+    returned; ``manager_from_cgroup`` names that manager.
+    """
+    units = _units_in(path)
+    if not units:
+        return None
+    if _USER_MANAGER.match(units[0]) and len(units) > 1:
+        return units[1]
+    return units[0]
+
+
 def manager_from_cgroup(path):
-    """``user@1000.service`` when the innermost unit of a path runs under a user's own service manager, else None.
+    """``user@1000.service`` when a process runs under a user's own service manager, else None.
 
     Units of a user manager carry names of their own choosing, so a user can
     name one after a system unit; it is never that system unit.
     """
-    components = [component for component in path.split('/') if component]
-    innermost = unit_from_cgroup(path)
-    for index, component in enumerate(components):
-        if _USER_MANAGER.match(component) and innermost and innermost in components[index + 1:]:
-            return component
+    units = _units_in(path)
+    if len(units) > 1 and _USER_MANAGER.match(units[0]):
+        return units[0]
     return None
 
 
@@ -192,6 +205,15 @@ def socket_units_by_port(output):
     only this map can say which unit such a port belongs to.
     """
     units = {}
+    for dummy_address, protocol, port, unit in _socket_lines(output):
+        if unit not in units.setdefault((protocol, port), []):
+            units[(protocol, port)].append(unit)
+    return units
+
+
+def _socket_lines(output):
+    """(address, protocol, port, unit) of each inet line of ``LIST_SOCKETS_COMMAND`` output."""
+    found = []
     for line in output.splitlines():
         fields = line.split()
         if len(fields) < 3:
@@ -200,20 +222,33 @@ def socket_units_by_port(output):
         match = _LISTEN.match(listen)
         if not match or kind not in _SOCKET_TYPES or not unit.endswith('.socket'):
             continue
-        key = (_SOCKET_TYPES[kind], int(match.group('port')))
-        if unit not in units.setdefault(key, []):
-            units[key].append(unit)
-    return units
+        found.append((match.group('v6') or match.group('v4'), _SOCKET_TYPES[kind], int(match.group('port')), unit))
+    return found
 
 
 def attribute_socket_units(listeners, list_sockets_output):
     """Name the ``.socket`` unit of each socket PID 1 holds, from ``LIST_SOCKETS_COMMAND`` output.
 
-    Changes ``listeners`` in place; a port several socket units claim stays unnamed.
+    Matched by address, protocol and port, since socket units may share a
+    port on separate addresses. Changes ``listeners`` in place; a socket
+    that several units claim, or none, stays unnamed.
     """
-    units = socket_units_by_port(list_sockets_output)
+    lines = _socket_lines(list_sockets_output)
     for listener in listeners:
         if listener['pid'] == 1:
-            candidates = units.get((listener['protocol'], listener['port']), [])
+            candidates = sorted(set(unit for address, protocol, port, unit in lines
+                                    if (protocol, port) == (listener['protocol'], listener['port'])
+                                    and _same_address(address, listener['address'])))
             if len(candidates) == 1:
                 listener['unit'] = candidates[0]
+
+
+def _same_address(listed, bound):
+    """Whether list-sockets' address (``*`` for any) is the one the kernel reports a socket bound to."""
+    if listed == '*':
+        return bound in ('0.0.0.0', '::')
+    try:
+        import ipaddress
+        return ipaddress.ip_address(listed) == ipaddress.ip_address(bound)
+    except ValueError:
+        return listed == bound

@@ -163,6 +163,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import normalise_address
+from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
     OWNED,
     Judge,
@@ -211,13 +212,19 @@ def main():
     show, run = module_systemd(module)
     entry = {'service': params['unit'], 'port': params['port'], 'protocol': params['protocol'], 'address': address,
              'evict_holders': []}
-    view = survey([entry], show, run, listeners=[])['view']
+    try:
+        view = survey([entry], show, run, listeners=[])['view']
+    except CollisionGuardError as error:
+        module.fail_json(msg='Cannot ask systemd about %s: %s' % (params['unit'], error))
     judge = Judge([dict(entry, service=view.canonical(params['unit']))], view)
     entry = judge.entries[0]
 
     def look():
         listeners, complete = read_listeners(port=params['port'], protocol=params['protocol'])
-        learn_holders(view, judge.entries, listeners, show, run)
+        try:
+            learn_holders(view, judge.entries, listeners, show, run)
+        except CollisionGuardError as error:
+            module.fail_json(msg='Cannot ask systemd about the holders of port %d: %s' % (params['port'], error))
         return port_state(judge, entry, listeners), listeners, complete
 
     def described(listeners):

@@ -597,7 +597,8 @@ def systemd(monkeypatch):
 
 
 def run_helper(tmp_path, port, *extra, **options):
-    registry = write_registry(tmp_path / 'registry.json', [{'port': port, 'service': 'owner'}])
+    dummy_port, dummy_protocol, address = _eviction.parse_target(options.get('target', '%d/tcp' % port))
+    registry = write_registry(tmp_path / 'registry.json', [{'port': port, 'service': 'owner', 'address': address}])
     journal = Journal(_eviction.JOURNAL_IDENTIFIER, io.StringIO(), {})
     argv = ['--registry', registry, '--grace-sec', '0.5', '--timeout-sec', '5'] + list(extra)
     args = _eviction.parse_arguments(argv + ['owner.service', options.get('target', '%d/tcp' % port)])
@@ -862,21 +863,56 @@ def test_main_reports_bad_arguments_with_the_usage(capsys):
     assert 'usage: collision-guard-evict' in capsys.readouterr().err
 
 
-def test_main_runs_as_a_command(tmp_path, squatter):
+SYSTEMCTL_DOWN = '#!/bin/sh\necho "Failed to connect to bus" >&2\nexit 1\n'
+# Answers "show" with one block per unit after "--", as systemctl does, and nothing else.
+SYSTEMCTL_UP = """#!/usr/bin/env python3
+import sys
+args = sys.argv[1:]
+if args and args[0] == 'show':
+    units = args[args.index('--') + 1:]
+    print('\\n\\n'.join('Id=%s\\nLoadState=loaded\\nActiveState=active\\nFragmentPath=/etc/systemd/system/%s'
+                         % (unit, unit) for unit in units))
+"""
+
+
+def run_as_command(tmp_path, port, systemctl):
     """The way port-cleanup.conf runs it: a separate Python process, stderr to the journal."""
-    process, port = squatter()
     registry = write_registry(tmp_path / 'registry.json', [{'port': port, 'service': 'owner'}])
-    # A systemctl that cannot reach systemd, as on this test machine, whatever this machine has.
     bin_dir = tmp_path / 'bin'
-    bin_dir.mkdir()
-    (bin_dir / 'systemctl').write_text('#!/bin/sh\necho "Failed to connect to bus" >&2\nexit 1\n')
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / 'systemctl').write_text(systemctl)
     os.chmod(str(bin_dir / 'systemctl'), 0o755)
     environment = dict(os.environ, JOURNAL_STREAM='8:1', PATH='%s:%s' % (bin_dir, os.environ.get('PATH', '')))
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, '-c', 'import sys; from ansible_collections.qwf.collision_guard.plugins.module_utils '
                                'import _eviction; sys.exit(_eviction.main())',
          '--registry', registry, 'owner.service', '%d/tcp' % port],
         stderr=subprocess.PIPE, universal_newlines=True, env=environment, check=False, timeout=30)
+
+
+def test_main_runs_as_a_command(tmp_path, squatter):
+    process, port = squatter()
+    result = run_as_command(tmp_path, port, SYSTEMCTL_UP)
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith('<5>collision-guard-evict: evicting port=%d/tcp' % port)
     assert process.wait(5) == -signal.SIGTERM
+
+
+def test_a_port_the_registry_no_longer_gives_the_unit_is_left_alone(tmp_path, squatter):
+    process, port = squatter()
+    registry = write_registry(tmp_path / 'registry.json', [{'port': 1, 'service': 'owner'}])
+    journal = Journal(_eviction.JOURNAL_IDENTIFIER, io.StringIO(), {})
+    args = _eviction.parse_arguments(['--registry', registry, 'owner.service', '%d/tcp' % port])
+    assert _eviction.run(args, journal) == _eviction.EXIT_FREE
+    assert journal.lines == ['the registry no longer gives owner.service %d/tcp; nothing is evicted there (run harden '
+                             'to update its drop-in)' % port]
+    assert process.poll() is None
+
+
+def test_when_systemd_does_not_answer_nothing_is_evicted(tmp_path, squatter):
+    process, port = squatter()
+    result = run_as_command(tmp_path, port, SYSTEMCTL_DOWN)
+    assert result.returncode == _eviction.EXIT_REFUSED, result.stderr
+    assert 'systemd did not say in time who the holders of the ports of owner.service are' in result.stderr
+    assert 'nothing is evicted' in result.stderr
+    assert process.poll() is None

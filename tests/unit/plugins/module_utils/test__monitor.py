@@ -135,3 +135,11 @@ def test_the_alert_command_gets_the_conflicts_without_a_shell(tmp_path):
     assert logged[0][0] == 5 and logged[0][1].endswith('exited 0')
     _monitor.run_alert([str(tmp_path / 'missing')], FINDINGS, lambda priority, line: logged.append((priority, line)))
     assert logged[1][0] == 3 and 'failed' in logged[1][1]
+
+
+def test_entries_without_a_finding_are_named_as_unchecked():
+    registry = [{'service': 'web.service', 'port': 80, 'protocol': 'tcp', 'address': None},
+                {'service': 'dnsmasq.service', 'port': 53, 'protocol': 'udp', 'address': '127.0.0.2'}]
+    findings = [{'service': 'web.service', 'port': 80, 'protocol': 'tcp'}]
+    assert _monitor.unchecked_entries(registry, findings) == ['dnsmasq.service 127.0.0.2:53/udp']
+    assert _monitor.unchecked_entries(registry[:1], findings) == []

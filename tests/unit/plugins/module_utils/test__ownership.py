@@ -146,6 +146,11 @@ TABLE = [
     pytest.param(8080, 'tcp', holder('ssh.service'), REFUSED, id='never-evict-list'),
     pytest.param(8080, 'tcp', holder('cups.socket', pid=1), REFUSED, id='pid-1-for-another-socket-unit'),
     pytest.param(8080, 'tcp', holder(None, pid=None), REFUSED, id='invisible-holder'),
+    pytest.param(8080, 'tcp', holder('init.scope', user_manager='user@1000.service'), REFUSED,
+                 id='a-users-own-service-manager'),
+    pytest.param(8080, 'tcp', dict(holder('docker-4f1c2a9e.scope'), container='4f1c2a9e'), REFUSED,
+                 id='a-container'),
+    pytest.param(8080, 'tcp', holder('machine-qemu\\x2d1\\x2dvm1.scope'), REFUSED, id='a-virtual-machine'),
     pytest.param(8080, 'tcp', holder('mystery.service'), REFUSED, id='unit-systemd-did-not-describe'),
     pytest.param(53, 'udp', holder('systemd-resolved.service', port=53, protocol='udp', address='127.0.0.53'),
                  ELSEWHERE_EXPECTED, id='resolved-on-another-address'),
@@ -163,6 +168,25 @@ TABLE = [
 def test_every_caller_gives_the_same_verdict(port, protocol, listener, expected):
     judge = host_judge()
     assert every_caller(judge, entry_for(judge, port, protocol), listener) == expected
+
+
+def test_a_registered_unit_systemd_did_not_find_is_still_never_evicted():
+    view = UnitView(PROPERTIES)
+    registry = validate_registry([{'port': 8080, 'service': 'web'}, {'port': 9000, 'service': 'worker'}], where='t')
+    entries, absent, dummy = resolve_entries(registry, view, [])
+    assert [entry['service'] for entry in absent] == ['worker.service']
+    judge = Judge(entries, view, absent=absent)
+    verdict, reason = judge.verdict(entries[0], holder('worker.service'))
+    assert (verdict, reason) == (SPARED, 'worker.service is registered for 9000/tcp; a registered service is never killed')
+
+
+def test_the_never_evict_list_and_evict_holders_know_aliases():
+    cache = unit('cache.service', Names='cache.service redis.service')
+    view = UnitView(dict(PROPERTIES, **{'cache.service': cache}))
+    registry = validate_registry([{'port': 8080, 'service': 'web', 'evict_holders': ['redis']}], where='t')
+    entries = resolve_entries(registry, view, [])[0]
+    assert Judge(entries, view, ['redis.service']).verdict(entries[0], holder('cache.service'))[0] == SPARED
+    assert Judge(entries, view, []).verdict(entries[0], holder('cache.service'))[0] == SQUATTER
 
 
 def test_an_operator_unit_is_armed_when_the_entry_names_it():

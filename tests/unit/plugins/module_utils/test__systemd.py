@@ -67,6 +67,25 @@ def test_unit_from_cgroup(fixture_text, fixture, unit):
     assert unit_from_cgroup(cgroup_path(fixture_text(fixture))) == unit
 
 
+@pytest.mark.parametrize('path, unit, manager', [
+    # A delegated subtree cannot pass for another unit: the outermost unit is the one, as systemd says.
+    ('/system.slice/ci-runner.service/sms-webhook.socket', 'ci-runner.service', None),
+    ('/system.slice/ci-runner.service/system.slice/ssh.service', 'ci-runner.service', None),
+    ('/machine.slice/systemd-nspawn@web.service/payload/system.slice/nginx.service', 'systemd-nspawn@web.service', None),
+    # systemd escapes names that start with "_" or a controller's name.
+    ('/system.slice/__relay.service', '_relay.service', None),
+    ('/system.slice/_io.metrics.service', 'io.metrics.service', None),
+    # A user's own service manager, and a unit it runs.
+    ('/user.slice/user-1000.slice/user@1000.service/init.scope', 'init.scope', 'user@1000.service'),
+    ('/user.slice/user-1000.slice/user@1000.service/app.slice/billing-worker.service', 'billing-worker.service',
+     'user@1000.service'),
+    ('/user.slice/user-1000.slice/session-4.scope', 'session-4.scope', None),
+], ids=['delegated-socket-name', 'delegated-service-name', 'nested-container', 'escaped-underscore',
+        'escaped-controller-prefix', 'user-manager-itself', 'user-unit', 'login-session'])
+def test_the_unit_is_the_outermost_as_systemd_says(path, unit, manager):
+    assert (unit_from_cgroup(path), manager_from_cgroup(path)) == (unit, manager)
+
+
 def test_cgroup_path_prefers_the_systemd_hierarchy(fixture_text):
     assert cgroup_path(fixture_text('cgroup_v1_hybrid_container.txt')) == '/docker/4f1c2a/system.slice/sms-webhook.service'
     assert cgroup_path('0::/init.scope\n') == '/init.scope'
@@ -114,12 +133,21 @@ def test_socket_units_by_port(fixture_text):
 
 def test_attribute_socket_units_names_only_pid_1_sockets_with_one_candidate(fixture_text):
     listeners = [
-        {'pid': 1, 'protocol': 'tcp', 'port': 22, 'unit': 'init.scope'},
-        {'pid': 1, 'protocol': 'tcp', 'port': 4444, 'unit': 'init.scope'},
-        {'pid': 700, 'protocol': 'tcp', 'port': 22, 'unit': 'sshd.service'},
+        {'pid': 1, 'protocol': 'tcp', 'address': '::', 'port': 22, 'unit': 'init.scope'},
+        {'pid': 1, 'protocol': 'tcp', 'address': '0.0.0.0', 'port': 4444, 'unit': 'init.scope'},
+        {'pid': 700, 'protocol': 'tcp', 'address': '::', 'port': 22, 'unit': 'sshd.service'},
     ]
     attribute_socket_units(listeners, fixture_text('systemctl_list_sockets.txt'))
     assert [item['unit'] for item in listeners] == ['ssh.socket', 'init.scope', 'sshd.service']
+
+
+def test_socket_units_sharing_a_port_are_told_apart_by_address(fixture_text):
+    # a.socket on [::1]:9000 and b.socket on 127.0.0.1:9000, as list-sockets shows them.
+    listeners = [{'pid': 1, 'protocol': 'tcp', 'address': '127.0.0.1', 'port': 9000, 'unit': 'init.scope'},
+                 {'pid': 1, 'protocol': 'tcp', 'address': '::1', 'port': 9000, 'unit': 'init.scope'},
+                 {'pid': 1, 'protocol': 'tcp', 'address': '127.0.0.9', 'port': 9000, 'unit': 'init.scope'}]
+    attribute_socket_units(listeners, fixture_text('systemctl_list_sockets.txt'))
+    assert [item['unit'] for item in listeners] == ['b.socket', 'a.socket', 'init.scope']
 
 
 def test_show_command_asks_for_the_view_properties():
