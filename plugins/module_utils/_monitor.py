@@ -151,14 +151,17 @@ def run_alert(command, findings, log):
 
 
 def check(registry, proc='/proc'):
-    """This host's findings, gathered as port_ownership_info gathers them, but carrying on when systemd does not answer."""
+    """This host's findings, gathered as port_ownership_info gathers them, but carrying on when systemd does not answer.
+
+    Returns ``(findings, answered)``; ``answered`` is False when systemd did not say all it was asked.
+    """
     deadline = time.monotonic() + SYSTEMCTL_TIMEOUT_SEC
-    findings, dummy_unregistered, dummy_complete, dummy_problems = gather_findings(
+    findings, dummy_unregistered, dummy_complete, dummy_problems, answered = gather_findings(
         registry,
         lambda units, properties: show_properties(units, properties, deadline),
         lambda argv: run_systemctl(argv, deadline) or '',
         proc)
-    return findings
+    return findings, answered
 
 
 def main(argv=None):
@@ -172,17 +175,17 @@ def main(argv=None):
     except CollisionGuardError as error:
         journal.log(_journal.ERROR, error.full_message())
         return 1
-    findings = check(registry)
+    findings, answered = check(registry)
     # A temp file renamed into place: node_exporter never reads half a file.
     write_atomically(os.path.join(textfile_dir, METRICS_FILE), render_metrics(findings, time.time()).encode('utf-8'))
     for line in conflict_lines(findings):
         journal.log(_journal.WARNING, line)
     if config.get('alert_command') and any(finding['severity'] == CRITICAL for finding in findings):
         run_alert(config['alert_command'], findings, journal.log)
-    unchecked = unchecked_entries(registry, findings)
-    if unchecked:
-        # The host's registry holds only units harden found here: a missing one means systemd did not answer.
-        journal.log(_journal.ERROR, 'not checked, since systemd did not name their units: %s' % ', '.join(unchecked))
+    if not answered:
+        # Entries whose unit systemd did not name have no finding, and so no series: say so, and fail.
+        journal.log(_journal.ERROR, 'systemd did not answer in time; these registered ports were not checked: %s' % (
+            ', '.join(unchecked_entries(registry, findings)) or 'none'))
         return 1
     return 0
 

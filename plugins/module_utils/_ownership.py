@@ -458,15 +458,17 @@ def learn_holders(view, entries, listeners, show, run_systemctl):
 
 
 def gather_findings(registry, show, run_systemctl, proc='/proc'):
-    """This host's ``ownership_findings``: ``(findings, unregistered, complete, problems)``.
+    """This host's ``ownership_findings``: ``(findings, unregistered, complete, problems, answered)``.
 
     ``problems`` are the registry's per-host problems (a glob fitting several
-    units); the entries they name are left out of the findings.
+    units); the entries they name are left out of the findings. ``answered``
+    is False when systemd did not say all it was asked, so entries may be
+    missing from the findings.
     """
     found = survey(registry, show, run_systemctl, proc=proc, every_port=True)
-    findings, unregistered = ownership_findings(Judge(found['entries'], found['view']), found['listeners'],
-                                                found['absent'])
-    return findings, unregistered, found['complete'], found['problems']
+    judge = Judge(found['entries'], found['view'], absent=found['absent'])
+    findings, unregistered = ownership_findings(judge, found['listeners'], found['absent'])
+    return findings, unregistered, found['complete'], found['problems'], found['answered']
 
 
 def fleet_findings(host_findings):

@@ -121,7 +121,7 @@ def main():
     try:
         registry = validate_registry(module.params['registry'], where='registry')
         show, run = module_systemd(module)
-        findings, unregistered, complete, problems = gather_findings(registry, show, run)
+        findings, unregistered, complete, problems, dummy_answered = gather_findings(registry, show, run)
         if problems:
             raise CollisionGuardError('the registry does not fit this host', problems)
     except CollisionGuardError as error:

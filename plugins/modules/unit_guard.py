@@ -230,13 +230,24 @@ protected:
       restart_note: null
       changed: true
 registry:
-  description: The entries whose unit is on this host, each with its unit's canonical name, as the host's
-    registry file holds them.
+  description: The entries whose unit is on this host, each with its unit's canonical name.
   returned: success
   type: list
   elements: dict
   sample:
     - {port: 5432, protocol: tcp, service: postgresql@15-main.service, address: null, restart: "",
+       evict_holders: [], notes: ""}
+host_registry:
+  description: The registry as the host's registry file holds it, for the eviction helper, the monitor and agents.
+    The entries present here under their canonical names (RV(registry)), then the absent ones as the registry
+    names them, so a unit that is registered but not found is still never evicted.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {port: 5432, protocol: tcp, service: postgresql@15-main.service, address: null, restart: "",
+       evict_holders: [], notes: ""}
+    - {port: 9100, protocol: tcp, service: billing-worker.service, address: null, restart: "",
        evict_holders: [], notes: ""}
 daemon_reload:
   description: Whether systemd must reload its units, because a drop-in changed now or a unit's files changed since the last reload.
@@ -437,7 +448,7 @@ def plan(module, registry, cleanup, policy):
     if found['problems']:
         raise CollisionGuardError('the registry does not fit this host; nothing was changed', found['problems'])
     entries = found['entries']
-    judge = Judge(entries, found['view'], module.params['never_evict'])
+    judge = Judge(entries, found['view'], module.params['never_evict'], absent=found['absent'])
     problems, warnings = arm_problems(judge, found['listeners'], ancestor_units(os.getpid()))
     # One process holds a port on IPv4 and IPv6 alike: one line says it.
     problems, warnings = unique(problems), unique(warnings)
@@ -570,6 +581,7 @@ def main():
         absent=found['absent'],
         removed=removed,
         registry=entries,
+        host_registry=entries + list(found['absent']),
         fuser_found=module.get_bin_path('fuser') is not None,
         systemd_version=systemd_version,
         diff=diffs,

@@ -333,7 +333,7 @@ def test_gather_findings_reads_this_hosts_sockets():
                     for name in units)
 
     try:
-        findings, unregistered, complete, problems = gather_findings(registry, show, lambda argv: '')
+        findings, unregistered, complete, problems, answered = gather_findings(registry, show, lambda argv: '')
     finally:
         squatted.close()
     assert asked[0] == ['owner.service', 'gone.service']
@@ -341,7 +341,7 @@ def test_gather_findings_reads_this_hosts_sockets():
         (port, 'owner.service', 'critical')]
     assert [item['pid'] for item in findings[0]['holders']] == [os.getpid()]
     assert all(item['port'] != port for item in unregistered)
-    assert problems == []
+    assert (problems, answered) == ([], True)
     assert complete in (True, False)
 
 

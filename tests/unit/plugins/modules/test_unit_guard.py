@@ -745,6 +745,9 @@ def test_the_returned_registry_holds_canonical_names(run_module, tmp_path):
         ('redis-server.service', 6379, 'cache'), ('postgresql@15-main.service', 5432, ''),
         ('sms-webhook.service', 8765, '')]
     assert [entry['service'] for entry in result['absent']] == ['billing-worker.service']
+    # The host's registry file: the present entries by their canonical names, then the absent ones.
+    assert [entry['service'] for entry in result['host_registry']] == [
+        'redis-server.service', 'postgresql@15-main.service', 'sms-webhook.service', 'billing-worker.service']
     assert [(item['service'], item['registered_as']) for item in result['protected']] == [
         ('redis-server.service', ['redis.service']), ('postgresql@15-main.service', ['postgresql@*-main.service']),
         ('sms-webhook.service', ['sms-webhook.service'])]
