@@ -189,6 +189,19 @@ def test_the_never_evict_list_and_evict_holders_know_aliases():
     assert Judge(entries, view, []).verdict(entries[0], holder('cache.service'))[0] == SQUATTER
 
 
+def test_without_systemds_view_these_owners_would_be_squatters():
+    """The negative control of the table: judged by unit name and port alone, as before, each owner here is killed."""
+    judge = host_judge()
+    naive_judge = Judge(REGISTRY, UnitView({}), DEFAULT_NEVER_EVICT)
+    cases = [(6379, holder('redis-server.service', port=6379, address='127.0.0.1')),
+             (22, holder('ssh.socket', pid=1, port=22, family='ipv6', address='::', dual_stack=True)),
+             (5433, holder('pg-worker.service', port=5433))]
+    for port, listener in cases:
+        assert judge.verdict(entry_for(judge, port), listener)[0] == OWNER
+        as_registered = [entry for entry in REGISTRY if entry['port'] == port][0]
+        assert naive_judge.verdict(as_registered, listener)[0] != OWNER
+
+
 def test_an_operator_unit_is_armed_when_the_entry_names_it():
     registry = validate_registry([{'port': 8080, 'service': 'web', 'evict_holders': ['other-app']}], where='test')
     view = UnitView(PROPERTIES)
