@@ -462,9 +462,9 @@ def run(options, journal, proc='/proc'):
     # Nobody registered what the registry no longer holds: nothing on those ports is evicted.
     stale = stale_targets(service, targets, document['registry'])
     if stale:
+        labels = ', '.join('%s/%s' % (endpoint(address, port), protocol) for port, protocol, address in stale)
         journal.log(WARNING, 'the registry no longer gives %s %s; nothing is evicted there (run harden to update '
-                             'its drop-in)' % (service, ', '.join('%s/%s' % (endpoint(address, port), protocol)
-                                                                 for port, protocol, address in stale)))
+                             'its drop-in)' % (service, labels))
         targets = [target for target in targets if target not in stale]
         listeners = colliding(listeners, targets)
         if not listeners:

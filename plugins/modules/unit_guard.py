@@ -394,15 +394,6 @@ def sync_dropin(module, path, desired):
     return diff is not None or mode_changed, diff
 
 
-def unique(lines):
-    """``lines`` without repeats, in their order."""
-    seen = []
-    for line in lines:
-        if line not in seen:
-            seen.append(line)
-    return seen
-
-
 def own_restart(view, unit, unit_dir):
     """The Restart= that ``unit``'s own files set: its unit file and drop-ins, without the collection's.
 
@@ -450,8 +441,6 @@ def plan(module, registry, cleanup, policy):
     entries = found['entries']
     judge = Judge(entries, found['view'], module.params['never_evict'], absent=found['absent'])
     problems, warnings = arm_problems(judge, found['listeners'], ancestor_units(os.getpid()))
-    # One process holds a port on IPv4 and IPv6 alike: one line says it.
-    problems, warnings = unique(problems), unique(warnings)
     if problems:
         raise CollisionGuardError('the registered ports cannot be armed on this host (%d problem(s)); nothing was '
                                   'changed' % len(problems), problems)
