@@ -23,17 +23,25 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ipaddress
-
 WILDCARDS = {'ipv4': '0.0.0.0', 'ipv6': '::'}
 
 
 def _parse(text):
     """An ``ipaddress`` object for an IP literal, or None."""
+    # Imported here: the eviction helper runs at every start, and most starts find the port free.
+    import ipaddress
     try:
         return ipaddress.ip_address(text)
     except ValueError:
         return None
+
+
+def same_address(first, second):
+    """Whether two IP literals name one address (``::0001`` is ``::1``); other text must be equal."""
+    first_address, second_address = _parse(first), _parse(second)
+    if first_address is None or second_address is None:
+        return first == second
+    return first_address == second_address
 
 
 def _text(address):

@@ -435,15 +435,17 @@ def survey(registry, show, run_systemctl, proc='/proc', listeners=None, every_po
             'complete': complete, 'view': view, 'socket_units': socket_units, 'answered': answered}
 
 
-def learn_holders(view, entries, listeners, show, run_systemctl):
+def learn_holders(view, entries, listeners, show, run_systemctl, socket_map=True):
     """Add to ``view`` what judging ``listeners`` for ``entries`` needs; returns ``socket_units_by_port``.
 
     Names the socket unit of each socket PID 1 holds (changing ``listeners``
     in place), and asks systemd about holder units, members and socket units
-    it was not asked about yet.
+    it was not asked about yet. Without ``socket_map`` (a caller that polls)
+    the socket units are listed only when PID 1 holds a socket.
     """
     socket_units = {}
-    if any(listener['pid'] == 1 for listener in listeners) or any(view.trigger_sockets(e['service']) for e in entries):
+    if any(listener['pid'] == 1 for listener in listeners) or \
+            socket_map and any(view.trigger_sockets(e['service']) for e in entries):
         output = run_systemctl(LIST_SOCKETS_COMMAND) or ''
         socket_units = socket_units_by_port(output)
         attribute_socket_units(listeners, output)

@@ -30,7 +30,6 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names im
     GLOB_CHARS,
     UNIT_TYPES,
     as_service_unit,
-    is_glob,
     unit_name_problem,
 )
 
@@ -230,10 +229,6 @@ def claim_problem(claimed, index, entry, where):
 def entry_label(entry):
     """``127.0.0.2:53/udp`` or ``8765/tcp``: an entry's port, with its address when it has one."""
     return '%s/%s' % (endpoint(entry['address'], entry['port']), entry['protocol'])
-
-
-def has_glob(entry):
-    return is_glob(entry['service'])
 
 
 # The kernel's default net.ipv4.ip_local_port_range.

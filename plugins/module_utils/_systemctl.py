@@ -67,10 +67,3 @@ def module_systemd(module):
         return ask_systemd(module, argv, 'to %s' % argv[1])
 
     return show, run
-
-
-def unit_properties(module, units):
-    """For modules: the ``show_command`` properties of each unit; CollisionGuardError when the answer is malformed."""
-    if not units:
-        return {}
-    return parse_unit_properties(ask_systemd(module, show_command(units), 'which units exist'), units)

@@ -14,6 +14,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import same_address
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 
 # Slices group units; they never own a process themselves.
@@ -94,16 +95,6 @@ def parse_unit_properties(output, units):
     for unit, block in zip(units, blocks):
         properties[unit] = dict(line.split('=', 1) for line in block.splitlines() if '=' in line)
     return properties
-
-
-def present_units(properties):
-    """Units that exist on the host: anything systemd could load or knows by file."""
-    return set(unit for unit, props in properties.items() if props.get('LoadState', '') not in ('', 'not-found'))
-
-
-def daemon_reload_due(properties):
-    """Units whose files changed on disk since systemd last loaded them."""
-    return sorted(unit for unit, props in properties.items() if props.get('NeedDaemonReload') == 'yes')
 
 
 def cgroup_path(text):
@@ -247,8 +238,4 @@ def _same_address(listed, bound):
     """Whether list-sockets' address (``*`` for any) is the one the kernel reports a socket bound to."""
     if listed == '*':
         return bound in ('0.0.0.0', '::')
-    try:
-        import ipaddress
-        return ipaddress.ip_address(listed) == ipaddress.ip_address(bound)
-    except ValueError:
-        return listed == bound
+    return same_address(listed, bound)

@@ -69,11 +69,6 @@ def unit_name_problem(name, types=('service',), glob=False):
     return None
 
 
-def service_unit_name_problem(name):
-    """Return why ``name`` is not a startable .service unit name, or None."""
-    return unit_name_problem(name)
-
-
 def as_service_unit(name):
     """Append ``.service`` unless the name already ends in a unit type.
 

@@ -222,7 +222,7 @@ def main():
     def look():
         listeners, complete = read_listeners(port=params['port'], protocol=params['protocol'])
         try:
-            learn_holders(view, judge.entries, listeners, show, run)
+            learn_holders(view, judge.entries, listeners, show, run, socket_map=False)
         except CollisionGuardError as error:
             module.fail_json(msg='Cannot ask systemd about the holders of port %d: %s' % (params['port'], error))
         return port_state(judge, entry, listeners), listeners, complete

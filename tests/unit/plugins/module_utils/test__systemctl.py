@@ -9,8 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, unit_properties
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd
 
 
 class FakeModule(object):
@@ -42,12 +41,3 @@ def test_ask_systemd_fails_the_module_saying_what_it_asked():
     with pytest.raises(SystemExit, match='^Cannot ask systemd for its socket units: /usr/bin/systemctl list-sockets '
                                          'exited 1: Failed to connect to bus$'):
         ask_systemd(module, ['systemctl', 'list-sockets'], 'for its socket units')
-
-
-def test_unit_properties_asks_only_when_there_are_units():
-    module = FakeModule(out='Id=a.service\nLoadState=loaded\n')
-    assert unit_properties(module, []) == {}
-    assert module.calls == []
-    assert unit_properties(module, ['a.service']) == {'a.service': {'Id': 'a.service', 'LoadState': 'loaded'}}
-    with pytest.raises(CollisionGuardError, match='returned 1 blocks for 2 units'):
-        unit_properties(module, ['a.service', 'b.service'])

@@ -14,7 +14,6 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names im
     as_service_unit,
     glob_matches,
     is_glob,
-    service_unit_name_problem,
     unit_name_problem,
 )
 
@@ -75,12 +74,6 @@ def test_unit_name_problem(name, types, glob, problem):
         assert found is None
     else:
         assert found is not None and found.startswith(problem)
-
-
-def test_service_unit_name_problem_is_the_service_default():
-    assert service_unit_name_problem('web.service') is None
-    assert service_unit_name_problem('web.socket') == 'is not a .service unit'
-    assert service_unit_name_problem('web*.service') is not None
 
 
 @pytest.mark.parametrize('name, unit', [
