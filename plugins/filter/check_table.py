@@ -14,6 +14,7 @@ version_added: 0.1.0
 description:
   - Turns the output of P(qwf.collision_guard.fleet_findings#filter) into lines of a table with the columns
     host, port, service, state and holder (unit, pid and command line of a squatter).
+  - With O(guards), a second table follows that names each host whose guard is broken, and why.
 author:
   - Collision Guard maintainers (@qwf)
 options:
@@ -22,12 +23,23 @@ options:
     type: list
     elements: dict
     required: true
+  guards:
+    description:
+      - Host name to the problems that keep its guard from running, as
+        RV(qwf.collision_guard.port_ownership_info#module:guard_problems) returns them.
+      - Hosts with no problem are left out of the table.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
 - name: Show the table
   ansible.builtin.debug:
     msg: "{{ findings | qwf.collision_guard.check_table }}"
+
+- name: Show the table, and the hosts whose guard is broken
+  ansible.builtin.debug:
+    msg: "{{ findings | qwf.collision_guard.check_table({'web-1': ['/usr/bin/python3 is missing']}) }}"
 """
 
 RETURN = r"""
@@ -37,9 +49,14 @@ _value:
   elements: str
 """
 
+from ansible_collections.qwf.collision_guard.plugins.module_utils._monitor import guard_table
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import check_table
+
+
+def check_tables(findings, guards=None):
+    return check_table(findings) + guard_table(dict(guards or {}))
 
 
 class FilterModule(object):
     def filters(self):
-        return {'check_table': check_table}
+        return {'check_table': check_tables}

@@ -12,20 +12,28 @@ It judges ownership with ``_ownership.ownership_findings``, as
 port_ownership_info does, then writes Prometheus textfile metrics (a temp
 file, then a rename, so node_exporter never reads half a file), logs a
 warning-priority journal line per conflict and, when configured, runs an
-alert command.
+alert command with the conflicts as JSON on its stdin.
+
+It also says whether the guard itself can run on this host: the programs and
+files the collection's ``port-cleanup.conf`` drop-ins run (``guard_problems``).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ast
+import glob
 import json
 import os
+import shlex
 import sys
 import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _journal
 from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import endpoint
+from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import (
+    DEFAULT_UNIT_DIR, HELPER_NAME, PORT_CLEANUP_NAME, is_managed)
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import write_atomically
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import CRITICAL, OK, WARNING, gather_findings
@@ -38,11 +46,62 @@ CONFIG_PATH = '/etc/collision-guard/monitor.json'
 ALERT_TIMEOUT_SEC = 30
 SYSTEMCTL_TIMEOUT_SEC = 20
 JOURNAL_IDENTIFIER = 'collision-guard-check'
+# The cmdline label of the world-readable metrics: enough for the program and
+# its first arguments, which tell one squatter from another; the tail, where
+# options such as --api-token=... tend to sit, is left out, and a series stays
+# small however long the command line.
+METRICS_CMDLINE_MAX = 128
+# The command lines in journal lines and in the alert's payload, which only
+# root and the alert command see: long enough to read, bounded so that one
+# squatter cannot flood the journal or the alert.
+CMDLINE_MAX = 1024
+CUT_MARK = '...'
+# The package path of the collection code the helper runs on, installed beside it.
+HELPER_PACKAGE = 'ansible_collections.qwf.collision_guard.plugins.module_utils'
+# Where systemd looks for a command given without a path (systemd.exec(5), "Command lines").
+SYSTEMD_EXEC_PATH = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin')
+# The prefixes an Exec line's command may carry ("-", "+", "!", "@", ":", "|").
+EXEC_PREFIXES = '-+!@:|'
 
 
 def escape_label(value):
     """A label value in the Prometheus text format: backslash, double quote and newline escaped."""
     return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
+
+
+def cut_text(text, limit):
+    """``text`` at most ``limit`` characters long, ending in ``...`` when it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[:max(limit - len(CUT_MARK), 0)] + CUT_MARK
+
+
+def cut_args(args, limit):
+    """``(args, cut)``: the arguments whose space-joined text is at most ``limit`` characters, the last one cut short."""
+    args = [str(arg) for arg in args or []]
+    if len(' '.join(args)) <= limit:
+        return args, False
+    kept, used = [], 0
+    room = limit - len(CUT_MARK)
+    for arg in args:
+        needed = len(arg) + (1 if kept else 0)
+        if used + needed <= room:
+            kept.append(arg)
+            used += needed
+            continue
+        left = room - used - (1 if kept else 0)
+        if left > 0:
+            kept.append(arg[:left] + CUT_MARK)
+        elif kept:
+            kept[-1] += CUT_MARK
+        else:
+            kept.append(CUT_MARK)
+        break
+    return kept, True
+
+
+def cmdline_text(cmdline, limit):
+    return cut_text(' '.join(str(arg) for arg in cmdline or []), limit)
 
 
 def _key(finding):
@@ -70,8 +129,19 @@ def _unique(findings):
     return unique
 
 
-def render_metrics(findings, checked_at):
-    """The textfile for node_exporter: one series per registered port, and the holder of each conflict."""
+def _holder_labels(finding, holder, cmdline):
+    # The cmdline label is always there, empty when left out, so the family keeps one set of label names.
+    return _key(finding) + [
+        ('pid', holder['pid'] if holder['pid'] is not None else ''), ('holder_unit', holder['unit'] or ''),
+        ('name', holder['name'] or ''), ('user', holder['user'] or ''),
+        ('cmdline', cmdline_text(holder['cmdline'], METRICS_CMDLINE_MAX) if cmdline else '')]
+
+
+def render_metrics(findings, checked_at, guard_ok=True, cmdline=True):
+    """The textfile for node_exporter: one series per registered port, the holder of each conflict, the guard's state.
+
+    ``cmdline`` False leaves the holders' cmdline label empty.
+    """
     findings = _unique(findings)
     lines = [
         '# HELP collision_guard_port_owner_ok 1 when the registered unit alone holds its port, else 0.',
@@ -93,11 +163,12 @@ def render_metrics(findings, checked_at):
     ]
     for finding in findings:
         for holder in finding['holders']:
-            lines.append('collision_guard_port_holder_info%s 1' % _labels(_key(finding) + [
-                ('pid', holder['pid'] if holder['pid'] is not None else ''), ('holder_unit', holder['unit'] or ''),
-                ('name', holder['name'] or ''), ('user', holder['user'] or ''),
-                ('cmdline', ' '.join(holder['cmdline'] or [])[:200])]))
+            lines.append('collision_guard_port_holder_info%s 1' % _labels(_holder_labels(finding, holder, cmdline)))
     lines += [
+        '# HELP collision_guard_guard_ok 1 when the eviction helper, the code it imports and its interpreter are all '
+        'there, else 0.',
+        '# TYPE collision_guard_guard_ok gauge',
+        'collision_guard_guard_ok %d' % bool(guard_ok),
         '# HELP collision_guard_last_check_timestamp_seconds When the ownership check last ran.',
         '# TYPE collision_guard_last_check_timestamp_seconds gauge',
         'collision_guard_last_check_timestamp_seconds %.3f' % checked_at,
@@ -106,12 +177,12 @@ def render_metrics(findings, checked_at):
 
 
 def _holder_text(holder):
-    cmdline = json.dumps(' '.join(holder['cmdline'] or []))
+    cmdline = json.dumps(cmdline_text(holder['cmdline'], CMDLINE_MAX))
     return 'pid=%s user=%s unit=%s cmdline=%s' % (holder['pid'], holder['user'], holder['unit'] or '-', cmdline)
 
 
 def conflict_lines(findings):
-    """One journal line per critical finding, the holders' command lines quoted."""
+    """One journal line per critical finding, the holders' command lines quoted and cut to ``CMDLINE_MAX``."""
     return ['conflict port=%s/%s service=%s: %s; %s' % (
         endpoint(finding.get('address'), finding['port']), finding['protocol'], finding['service'], finding['message'],
         '; '.join(_holder_text(holder) for holder in finding['holders']))
@@ -119,12 +190,15 @@ def conflict_lines(findings):
 
 
 def load_config(path):
-    """The monitor's settings the role writes: ``{"alert_command": [argv...]}``; empty when absent."""
+    """The monitor's settings the role writes, defaults filled in.
+
+    ``{"alert_command": [argv...], "metrics_cmdline": true}``; the defaults when the file is absent.
+    """
     try:
         with open(path) as handle:
             config = json.load(handle)
     except (IOError, OSError):
-        return {}
+        config = {}
     except ValueError as error:
         raise CollisionGuardError('cannot read %s: %s' % (path, error))
     if not isinstance(config, dict):
@@ -132,22 +206,247 @@ def load_config(path):
     command = config.get('alert_command') or []
     if not isinstance(command, list) or not all(isinstance(arg, str) for arg in command):
         raise CollisionGuardError('%s: alert_command must be a list of strings' % path)
-    return {'alert_command': command}
+    metrics_cmdline = config.get('metrics_cmdline', True)
+    if not isinstance(metrics_cmdline, bool):
+        raise CollisionGuardError('%s: metrics_cmdline must be true or false, not %s' % (path, json.dumps(metrics_cmdline)))
+    return {'alert_command': command, 'metrics_cmdline': metrics_cmdline}
 
 
-def run_alert(command, findings, log):
-    """Run the alert command without a shell; the conflicts go in as JSON in $COLLISION_GUARD_CONFLICTS."""
-    import subprocess
-    conflicts = [finding for finding in findings if finding['severity'] == CRITICAL]
-    environment = dict(os.environ, COLLISION_GUARD_CONFLICTS=json.dumps(conflicts, sort_keys=True))
+def proc_hides_processes(mountinfo):
+    """True when ``/proc`` is mounted with ``hidepid`` (``/proc/self/mountinfo``'s text): users may not see each other's."""
+    hidden = False
+    for line in mountinfo.splitlines():
+        fields = line.split(' ')
+        if '-' not in fields[6:]:
+            continue
+        separator = fields.index('-', 6)
+        if len(fields) < separator + 4 or fields[4] != '/proc' or fields[separator + 1] != 'proc':
+            continue
+        # The last /proc mount is the one on top.
+        options = dict((option.split('=', 1) + [''])[:2] for option in fields[separator + 3].split(','))
+        hidden = options.get('hidepid', '0') not in ('0', 'off')
+    return hidden
+
+
+def show_cmdlines(config, mountinfo_path='/proc/self/mountinfo'):
+    """Whether the world-readable metrics may carry command lines: not when switched off, nor when /proc hides them."""
+    if not config.get('metrics_cmdline', True):
+        return False
     try:
-        result = subprocess.run(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                universal_newlines=True, timeout=ALERT_TIMEOUT_SEC, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        log(_journal.ERROR, 'alert command %s failed: %s' % (json.dumps(command), error))
-        return
-    log(_journal.NOTICE if result.returncode == 0 else _journal.ERROR,
-        'alert command %s exited %d' % (json.dumps(command), result.returncode))
+        with open(mountinfo_path) as handle:
+            return not proc_hides_processes(handle.read())
+    except (IOError, OSError):
+        return True
+
+
+def alert_payload(findings):
+    """The alert command's stdin: the critical findings as a JSON list, each holder's cmdline cut to ``CMDLINE_MAX``.
+
+    A holder's ``cmdline_cut`` says whether its command line was cut.
+    """
+    conflicts = []
+    for finding in findings:
+        if finding['severity'] != CRITICAL:
+            continue
+        holders = []
+        for holder in finding['holders']:
+            cmdline, cut = cut_args(holder.get('cmdline'), CMDLINE_MAX)
+            holders.append(dict(holder, cmdline=cmdline, cmdline_cut=cut))
+        conflicts.append(dict(finding, holders=holders))
+    return (json.dumps(conflicts, sort_keys=True) + '\n').encode('utf-8')
+
+
+def _kill_group(process):
+    import signal
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    process.wait()
+
+
+def run_alert(command, findings, log, timeout=ALERT_TIMEOUT_SEC):
+    """Run the alert command without a shell, the conflicts as JSON on its stdin (``alert_payload``).
+
+    Never in its arguments or environment, where a long command line would make
+    execve fail. It gets ``timeout`` seconds, then it and its process group are
+    killed. Only the command's name and how it ended are logged, since its
+    arguments may hold a token; its output is discarded. True when it exited 0.
+    """
+    import subprocess
+    name = os.path.basename(command[0])
+    # Where the conflicts once were: an alert script that still reads it finds it unset, never stale.
+    environment = dict((key, value) for key, value in os.environ.items() if key != 'COLLISION_GUARD_CONFLICTS')
+    try:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env=environment, close_fds=True, start_new_session=True)
+    except OSError as error:
+        log(_journal.ERROR, 'alert command %s could not run: %s' % (name, error.strerror or error))
+        return False
+    try:
+        process.communicate(alert_payload(findings), timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        log(_journal.ERROR, 'alert command %s did not finish within %d s and was killed' % (name, timeout))
+        return False
+    log(_journal.NOTICE if process.returncode == 0 else _journal.ERROR,
+        'alert command %s exited %d' % (name, process.returncode))
+    return process.returncode == 0
+
+
+def _imported_modules(tree):
+    """The collection's module_utils (``_eviction``, ...) that a parsed Python file imports."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == HELPER_PACKAGE:
+                names.extend(alias.name for alias in node.names)
+            elif node.module.startswith(HELPER_PACKAGE + '.'):
+                names.append(node.module[len(HELPER_PACKAGE) + 1:].split('.')[0])
+        elif isinstance(node, ast.Import):
+            names.extend(alias.name[len(HELPER_PACKAGE) + 1:].split('.')[0] for alias in node.names
+                         if alias.name.startswith(HELPER_PACKAGE + '.'))
+    return names
+
+
+def helper_problems(helper):
+    """What keeps the eviction helper at ``helper`` from running: it, or a module file it needs, missing or unreadable.
+
+    The module files are the collection's own, installed beside it, followed
+    import by import from the helper script.
+    """
+    package_dir = os.path.join(os.path.dirname(helper), *HELPER_PACKAGE.split('.'))
+    problems = []
+    pending, seen = [helper], set([helper])
+    while pending:
+        path = pending.pop(0)
+        if not os.path.isfile(path):
+            problems.append('%s is missing' % path if path == helper else
+                            '%s, which the eviction helper imports, is missing' % path)
+            continue
+        try:
+            with open(path, 'rb') as handle:
+                tree = ast.parse(handle.read(), path)
+        except (IOError, OSError, SyntaxError, ValueError) as error:
+            problems.append('%s cannot be read as Python: %s' % (path, error))
+            continue
+        for name in _imported_modules(tree):
+            module_path = os.path.join(package_dir, name + '.py')
+            if module_path not in seen:
+                seen.add(module_path)
+                pending.append(module_path)
+    return problems
+
+
+def program_problem(program):
+    """Why ``program`` cannot be run (a path, or a name systemd looks up), or None."""
+    if '/' in program:
+        candidates = [program]
+    else:
+        candidates = [os.path.join(directory, program) for directory in SYSTEMD_EXEC_PATH]
+    if any(os.path.isfile(path) and os.access(path, os.X_OK) for path in candidates):
+        return None
+    if '/' not in program:
+        return '%s is not installed' % program
+    return '%s is missing' % program if not os.path.exists(program) else '%s cannot be run' % program
+
+
+def _split(command):
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+def _is_helper(word):
+    return os.path.isabs(word) and os.path.basename(word) == HELPER_NAME
+
+
+def exec_words(line):
+    """The words of an ``ExecStartPre=`` value, without its prefixes.
+
+    When a shell runs the helper from its script rather than from its
+    arguments, the script's words follow in place of the script.
+    """
+    words = _split(line.split('=', 1)[1].strip().lstrip(EXEC_PREFIXES))
+    if any(_is_helper(word) for word in words):
+        return words
+    flat = []
+    for word in words:
+        flat.extend(_split(word) if ' ' in word else [word])
+    return flat
+
+
+def cleanup_commands(unit_dir=DEFAULT_UNIT_DIR):
+    """``(unit, words)`` for each ``ExecStartPre=`` of the collection's own ``port-cleanup.conf`` drop-ins."""
+    commands = []
+    for path in sorted(glob.glob(os.path.join(unit_dir, '*.d', PORT_CLEANUP_NAME))):
+        try:
+            with open(path) as handle:
+                content = handle.read()
+        except (IOError, OSError):
+            continue
+        if not is_managed(content):
+            continue
+        unit = os.path.basename(os.path.dirname(path))[:-len('.d')]
+        for line in content.splitlines():
+            if line.startswith('ExecStartPre=') and line.split('=', 1)[1].strip():
+                commands.append((unit, exec_words(line)))
+    return commands
+
+
+def guard_problems(commands):
+    """What keeps the drop-ins' commands from running: the interpreter, the helper or a module file it needs missing.
+
+    ``commands`` is ``cleanup_commands()``. One line per problem, naming the
+    units whose starts run it. Empty when nothing is armed.
+    """
+    needs = {}  # a problem's subject -> the units that need it
+    order = []
+    for unit, words in commands:
+        if not words:
+            continue
+        helper = next((word for word in words if _is_helper(word)), None)
+        programs = [words[0]]
+        if helper:
+            # The interpreter, when a shell runs the helper: the last absolute path before it.
+            before = [word for word in words[:words.index(helper)] if os.path.isabs(word)]
+            if before and before[-1] != words[0]:
+                programs.append(before[-1])
+        subjects = [('program', program) for program in programs] + ([('helper', helper)] if helper else [])
+        for subject in subjects:
+            if subject not in needs:
+                needs[subject] = []
+                order.append(subject)
+            if unit not in needs[subject]:
+                needs[subject].append(unit)
+    problems = []
+    for kind, subject in order:
+        found = [program_problem(subject)] if kind == 'program' else helper_problems(subject)
+        units = needs[(kind, subject)]
+        users = ', '.join(units[:3]) + (' and %d more units' % (len(units) - 3) if len(units) > 3 else '')
+        problems.extend('%s (needed by the port-cleanup.conf of %s)' % (problem, users) for problem in found if problem)
+    return problems
+
+
+def guard_status(unit_dir=DEFAULT_UNIT_DIR):
+    """``(guard_ok, problems)`` for this host; never raises: a check that cannot run says so as its problem."""
+    try:
+        problems = guard_problems(cleanup_commands(unit_dir))
+    except Exception as error:  # pylint: disable=broad-except
+        # Whatever goes wrong here, the check and the metrics still go ahead.
+        problems = ['cannot check the guard: %s' % error]
+    return not problems, problems
+
+
+def guard_table(host_problems):
+    """Lines naming each host whose guard is broken and why, for check.yml; none when every guard is whole."""
+    rows = [(host, 'BROKEN', problem) for host in sorted(host_problems) for problem in host_problems[host] or []]
+    if not rows:
+        return []
+    rows.insert(0, ('host', 'guard', 'problem'))
+    widths = [max(len(row[column]) for row in rows) for column in range(2)]
+    return [''] + ['%s  %s  %s' % (host.ljust(widths[0]), state.ljust(widths[1]), problem) for host, state, problem in rows]
 
 
 def check(registry, proc='/proc'):
@@ -176,8 +475,19 @@ def main(argv=None):
         journal.log(_journal.ERROR, error.full_message())
         return 1
     findings, answered = check(registry)
-    # A temp file renamed into place: node_exporter never reads half a file.
-    write_atomically(os.path.join(textfile_dir, METRICS_FILE), render_metrics(findings, time.time()).encode('utf-8'))
+    guard_ok, problems = guard_status()
+    status = 0
+    metrics_path = os.path.join(textfile_dir, METRICS_FILE)
+    try:
+        # A temp file renamed into place: node_exporter never reads half a file.
+        write_atomically(metrics_path, render_metrics(
+            findings, time.time(), guard_ok=guard_ok, cmdline=show_cmdlines(config)).encode('utf-8'))
+    except (CollisionGuardError, IOError, OSError) as error:
+        # The journal lines and the alert still go out.
+        journal.log(_journal.ERROR, 'cannot write the metrics to %s: %s' % (metrics_path, error))
+        status = 1
+    for problem in problems:
+        journal.log(_journal.ERROR, 'the guard is broken: %s' % problem)
     for line in conflict_lines(findings):
         journal.log(_journal.WARNING, line)
     if config.get('alert_command') and any(finding['severity'] == CRITICAL for finding in findings):
@@ -186,8 +496,8 @@ def main(argv=None):
         # Entries whose unit systemd did not name have no finding, and so no series: say so, and fail.
         journal.log(_journal.ERROR, 'systemd did not answer in time; these registered ports were not checked: %s' % (
             ', '.join(unchecked_entries(registry, findings)) or 'none'))
-        return 1
-    return 0
+        status = 1
+    return status
 
 
 def unchecked_entries(registry, findings):

@@ -22,6 +22,10 @@ description:
   - A socket on another address than the entry's RV(findings[].address) counts only when the two binds collide
     under Linux's rules, so C(127.0.0.53:53) does not conflict with an entry for C(127.0.0.2:53).
   - Also lists the listeners that no entry claims, for information.
+  - Also says in RV(guard_ok) whether the guard itself can run on the host. It looks for the programs and files that
+    the collection's C(port-cleanup.conf) drop-ins run, as their C(ExecStartPre=) lines name them. The eviction
+    helper, each collection module file it imports, and its interpreter (or C(fuser)) must be there. A guard that
+    cannot be checked is reported as broken, with the reason, and the module does not fail for it.
   - Reads the sockets and their owners the same way as M(qwf.collision_guard.port_usage_info).
     The playbook C(qwf.collision_guard.check) runs it across a fleet.
 author:
@@ -36,6 +40,7 @@ attributes:
     description: Linux with C(/proc) and systemd; root to see other users' processes.
 notes:
   - A critical finding means the registered unit's next start fails unless its C(port-cleanup.conf) evicts the holder.
+  - A broken guard does not stop a start whose port is free, but it frees no port either, so a squatter would win.
 seealso:
   - module: qwf.collision_guard.port_usage_info
 """
@@ -96,6 +101,20 @@ findings:
       type: str
       returned: always
       sample: "held by session-7.scope (pid 4242), not by sms-webhook.service: its next start fails"
+guard_ok:
+  description: V(true) when every program and file the collection's C(port-cleanup.conf) drop-ins run is there,
+    or when no drop-in runs anything; V(false) when one is missing or the check could not be made.
+  returned: always
+  type: bool
+  sample: false
+guard_problems:
+  description: Why the guard is broken, one line per missing program or file, naming the units whose drop-ins need it.
+    Empty when RV(guard_ok) is V(true).
+  returned: always
+  type: list
+  elements: str
+  sample: ["/usr/local/lib/collision-guard/collision-guard-evict is missing (needed by the port-cleanup.conf of
+            sms-webhook.service, status-api.service)"]
 unregistered:
   description: Listeners on ports the registry does not name, one per port and process, for information.
   returned: always
@@ -108,6 +127,7 @@ unregistered:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._monitor import guard_status
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import gather_findings
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import module_systemd
@@ -131,7 +151,11 @@ def main():
     if not complete:
         module.warn('Some processes could not be inspected (run as root to see them); '
                     'a port they hold may be reported without its holder.')
-    module.exit_json(changed=False, findings=findings, unregistered=unregistered)
+    guard_ok, guard_problems = guard_status()
+    for problem in guard_problems:
+        module.warn('The guard on this host is broken: %s' % problem)
+    module.exit_json(changed=False, findings=findings, unregistered=unregistered, guard_ok=guard_ok,
+                     guard_problems=guard_problems)
 
 
 if __name__ == '__main__':
