@@ -15,6 +15,10 @@ description:
   - Turns a validated registry into a Markdown table with the columns Port, Service, Protocol, Notes and
     On this host, sorted by port. The harden role writes it into C(/etc/collision-guard/PORTS.md) and into the
     managed blocks of C(collision_guard_registry_docs).
+  - Every entry is one table row, whatever its text holds. A C(|) in a cell is escaped and a newline becomes a
+    space. Control characters, line separators and bidirectional overrides are written as escapes such as
+    C(\x1b), so they never reach a file or a terminal raw. M(qwf.collision_guard.validate_registry) refuses
+    them in the first place.
 author:
   - Collision Guard maintainers (@qwf)
 options:
@@ -42,7 +46,14 @@ _value:
   type: str
 """
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils._collision_map import registry_table
+from ansible_collections.qwf.collision_guard.plugins.module_utils._collision_map import registry_table as _registry_table
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import printable
+
+
+def registry_table(registry, present_units=()):
+    # Escaped here as well, not only refused by validation: the filter may be given any list.
+    return _registry_table([dict((key, printable(value) if isinstance(value, str) else value) for key, value in entry.items())
+                            for entry in registry], present_units)
 
 
 class FilterModule(object):

@@ -27,9 +27,12 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses imp
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import RESTART_VALUES
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import (
+    DROPIN_UNIT_NAME_MAX,
     GLOB_CHARS,
     UNIT_TYPES,
     as_service_unit,
+    is_glob,
+    type_case_problem,
     unit_name_problem,
 )
 
@@ -48,6 +51,42 @@ PORT_MAX = 65535
 
 # \Z, not $: "$" also matches before a trailing newline.
 _DIGITS = re.compile(r'^[0-9]+\Z')
+# Characters free text may not carry: C0 and C1 controls but tab and newline
+# (YAML block scalars give those, and the table makes a newline a space), DEL,
+# the line and paragraph separators, bidirectional overrides, which make text
+# read other than it is, and lone surrogates, which no file can hold.
+_UNSAFE_TEXT = re.compile(r'[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]')
+# How much of a bad value an error message shows.
+SHOWN_MAX = 300
+
+
+def shown(value):
+    """``repr(value)`` for an error message: bounded, and never an error of its own."""
+    if isinstance(value, int) and value.bit_length() > 1000:
+        # Python 3.11+ refuses to write an int of more than 4300 digits; older ones take long.
+        return 'an integer of about %d digits' % (value.bit_length() * 0.30103 + 1)
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):
+        # A huge int inside a list, or nesting deeper than the interpreter's stack.
+        return 'a %s that cannot be shown' % type(value).__name__
+    if len(text) > SHOWN_MAX:
+        return '%s... (%d characters)' % (text[:SHOWN_MAX], len(text))
+    return text
+
+
+def printable(text):
+    """``text`` with every character free text may not carry written as an escape, such as ``\\x1b``."""
+    return _UNSAFE_TEXT.sub(lambda match: repr(match.group())[1:-1], text)
+
+
+def free_text_problem(text):
+    """Why ``text`` cannot be written into PORTS.md and the registry docs as it is, or None."""
+    match = _UNSAFE_TEXT.search(text)
+    if match is None:
+        return None
+    return ('holds the control character %s at offset %d; free text reaches PORTS.md and the registry docs, '
+            'so it may hold printable characters, tabs and newlines only' % (repr(match.group())[1:-1], match.start()))
 
 
 def port_problem(value):
@@ -58,7 +97,9 @@ def port_problem(value):
     if isinstance(value, int):
         port = value
     elif isinstance(value, str) and _DIGITS.match(value):
-        port = int(value)
+        # Judged by its length first: int() refuses strings of more than 4300 digits on Python 3.11+.
+        digits = value.lstrip('0')
+        port = int(digits or '0') if len(digits) <= len(str(PORT_MAX)) else PORT_MAX + 1
     else:
         return None, 'is not an integer in %d-%d' % (PORT_MIN, PORT_MAX)
     if not PORT_MIN <= port <= PORT_MAX:
@@ -73,9 +114,12 @@ def _service_problem(value):
     if not value:
         return None, 'is empty'
     unit = as_service_unit(value)
-    problem = unit_name_problem(unit, glob=True)
+    problem = unit_name_problem(unit, glob=True) or type_case_problem(value)
     if problem:
         return None, problem
+    if not is_glob(unit) and len(unit) > DROPIN_UNIT_NAME_MAX:
+        return None, ('is longer than %d characters: its drop-in directory, %s.d, would be longer than the longest '
+                      'file name, 255' % (DROPIN_UNIT_NAME_MAX, unit))
     if not unit[:-len('.service')].strip(GLOB_CHARS):
         # unit_name_problem allows it (a never-evict glob may spare every unit), but
         # a registered port belongs to one unit: this fits every service on a host.
@@ -108,11 +152,11 @@ def _evict_holders_problem(value):
     units = []
     for item in value:
         if not isinstance(item, str):
-            return None, 'holds %r, which is not a unit name' % (item,)
+            return None, 'holds %s, which is not a unit name' % shown(item)
         unit = as_service_unit(item)
-        problem = unit_name_problem(unit, types=UNIT_TYPES)
+        problem = unit_name_problem(unit, types=UNIT_TYPES) or type_case_problem(item)
         if problem:
-            return None, 'holds %r, which %s' % (item, problem)
+            return None, 'holds %s, which %s' % (shown(item), problem)
         if unit not in units:
             units.append(unit)
     return units, None
@@ -122,12 +166,12 @@ def _validate_entry(index, entry, where, problems):
     """Check one entry; append its problems and return it normalised, or None."""
     here = '%s[%d]' % (where, index)
     if not isinstance(entry, dict):
-        problems.append('%s: %r is not a mapping with port and service' % (here, entry))
+        problems.append('%s: %s is not a mapping with port and service' % (here, shown(entry)))
         return None
 
     bad_before = len(problems)
-    for key in sorted(set(entry) - set(ENTRY_KEYS), key=str):
-        problems.append('%s: unknown key %r (known keys: %s)' % (here, key, ', '.join(ENTRY_KEYS)))
+    for key in sorted(set(entry) - set(ENTRY_KEYS), key=shown):
+        problems.append('%s: unknown key %s (known keys: %s)' % (here, shown(key), ', '.join(ENTRY_KEYS)))
 
     required = {}
     for key, check in (('port', port_problem), ('service', _service_problem)):
@@ -136,24 +180,25 @@ def _validate_entry(index, entry, where, problems):
             continue
         required[key], problem = check(entry[key])
         if problem:
-            problems.append('%s.%s: %r %s' % (here, key, entry[key], problem))
+            problems.append('%s.%s: %s %s' % (here, key, shown(entry[key]), problem))
 
     protocol = entry.get('protocol', DEFAULT_PROTOCOL)
     if protocol not in PROTOCOLS:
-        problems.append('%s.protocol: %r is not one of %s' % (here, protocol, ', '.join(PROTOCOLS)))
+        problems.append('%s.protocol: %s is not one of %s' % (here, shown(protocol), ', '.join(PROTOCOLS)))
 
     optional = {}
     for key, check in (('address', _address_problem), ('restart', _restart_problem),
                        ('evict_holders', _evict_holders_problem)):
         optional[key], problem = check(entry.get(key))
         if problem:
-            problems.append('%s.%s: %r %s' % (here, key, entry.get(key), problem))
+            problems.append('%s.%s: %s %s' % (here, key, shown(entry.get(key)), problem))
 
     notes = entry.get('notes', '')
     if notes is None:
         notes = ''
-    if not isinstance(notes, str):
-        problems.append('%s.notes: %r is not a string' % (here, notes))
+    problem = free_text_problem(notes) if isinstance(notes, str) else 'is not a string'
+    if problem:
+        problems.append('%s.notes: %s %s' % (here, shown(notes), problem))
 
     if len(problems) > bad_before:
         return None
@@ -281,12 +326,12 @@ def parse_port_range(text):
 def never_evict_problems(patterns, where='collision_guard_never_evict'):
     """Every bad unit glob of the never-evict list, as a list."""
     if not isinstance(patterns, list):
-        return ['%s: %r is not a list of unit names or globs' % (where, patterns)]
+        return ['%s: %s is not a list of unit names or globs' % (where, shown(patterns))]
     problems = []
     for index, pattern in enumerate(patterns):
         problem = unit_name_problem(pattern, types=UNIT_TYPES, glob=True) if isinstance(pattern, str) else 'is not a string'
         if problem:
-            problems.append('%s[%d]: %r %s' % (where, index, pattern, problem))
+            problems.append('%s[%d]: %s %s' % (where, index, shown(pattern), problem))
     return problems
 
 
@@ -295,15 +340,24 @@ def load_registry_document(path):
     try:
         with open(path) as handle:
             document = json.load(handle)
-    except (IOError, OSError, ValueError) as error:
+    except (IOError, OSError, ValueError, RecursionError) as error:
+        # RecursionError: arrays nested deeper than the interpreter's stack.
         raise CollisionGuardError('cannot read the registry %s: %s' % (path, error))
     if not isinstance(document, dict) or not isinstance(document.get('registry'), list):
         raise CollisionGuardError('%s has no "registry" list' % path)
     never_evict = document.get('never_evict', list(DEFAULT_NEVER_EVICT))
-    problems = never_evict_problems(never_evict, where='%s never_evict' % path)
+    registry, problems = [], []
+    try:
+        registry = validate_registry(document['registry'], where=path)
+    except CollisionGuardError as error:
+        problems = error.problems
+    bad_never_evict = never_evict_problems(never_evict, where='%s never_evict' % path)
     if problems:
-        raise CollisionGuardError('%s has a bad never_evict list' % path, problems)
-    return {'registry': validate_registry(document['registry'], where=path), 'never_evict': never_evict}
+        raise CollisionGuardError('%s has %d bad value(s)' % (path, len(problems) + len(bad_never_evict)),
+                                  problems + bad_never_evict)
+    if bad_never_evict:
+        raise CollisionGuardError('%s has a bad never_evict list' % path, bad_never_evict)
+    return {'registry': registry, 'never_evict': never_evict}
 
 
 def load_registry(path):

@@ -18,6 +18,9 @@ import re
 # systemd allows ASCII letters, digits, ":", "-", "_", "." and "\" in unit
 # names, at most 255 characters in all (UNIT_NAME_MAX).
 UNIT_NAME_MAX = 255
+# A unit the collection writes a drop-in for needs a directory NAME.d, and a
+# file name has at most 255 bytes (NAME_MAX): so such a unit's name has 253.
+DROPIN_UNIT_NAME_MAX = UNIT_NAME_MAX - len('.d')
 # \Z, not $: "$" also matches before a trailing newline, which would let
 # "sshd.service\n" through.
 _UNIT_CHARS = re.compile(r'^[A-Za-z0-9:_.\\-]+\Z')
@@ -27,6 +30,9 @@ GLOB_CHARS = '*?'
 
 UNIT_TYPES = ('service', 'socket', 'device', 'mount', 'automount', 'swap',
               'target', 'path', 'timer', 'slice', 'scope')
+# The types that may have instances (unit_type_may_template, systemd's src/shared/unit-file.c): PID 1
+# refuses to load "a@b.scope" or "a@b.mount" at all.
+INSTANCE_TYPES = ('service', 'socket', 'target', 'timer', 'path')
 
 
 def is_glob(name):
@@ -64,6 +70,8 @@ def unit_name_problem(name, types=('service',), glob=False):
     if match.group('prefix')[0] in '.-':
         # A leading "-" would read as an option to systemctl and fuser.
         return 'starts with "%s"' % match.group('prefix')[0]
+    if match.group('instance') is not None and match.group('type') not in INSTANCE_TYPES:
+        return 'has an instance ("@"), which systemd allows only in %s units' % ', '.join('.' + kind for kind in INSTANCE_TYPES)
     if match.group('instance') == '':
         return 'is a template (no instance after "@"); name an instance such as foo@1.%s' % match.group('type')
     return None
@@ -77,6 +85,21 @@ def as_service_unit(name):
     if '.' in name and name.rsplit('.', 1)[1] in UNIT_TYPES:
         return name
     return name + '.service'
+
+
+def type_case_problem(name):
+    """Why ``name``, which ends in a unit type in the wrong case (``foo.SERVICE``), is refused, or None.
+
+    systemd knows its types in lowercase only: it reads ``foo.SERVICE`` as a
+    bare name and ``systemctl`` makes it ``foo.SERVICE.service``, a unit that
+    is almost never the one meant. A unit really named so is written in full.
+    """
+    suffix = name.rsplit('.', 1)[1] if '.' in name else ''
+    if suffix in UNIT_TYPES or suffix.lower() not in UNIT_TYPES:
+        return None
+    return ('ends in ".%s", but systemd\'s unit types are lowercase: it would read this as %r; write %r, '
+            'or %r for a unit of that name' % (suffix, name + '.service', name[:-len(suffix)] + suffix.lower(),
+                                                name + '.service'))
 
 
 def glob_matches(pattern, name):

@@ -32,6 +32,9 @@ options:
       - C(port) and C(service) are required; C(protocol) defaults to C(tcp).
       - A C(service) without a unit type suffix gets C(.service) appended, as C(systemctl) does. It may be an alias,
         resolved on each host, or a glob with C(*) and C(?) that must fit one loaded unit on each host.
+      - A name that ends in a unit type in another case, such as C(foo.SERVICE), is refused. systemd knows its
+        types in lowercase only and would read it as C(foo.SERVICE.service). A unit really named so is written in full.
+      - A C(service) that is not a glob has at most 253 characters, so that its drop-in directory fits in a file name.
       - C(address) is the IPv4 or IPv6 address the service binds. Without it, the entry claims the port on every
         address. Two entries on one port collide unless their addresses can both be bound.
       - C(restart) is a C(Restart=) value for this service that wins over the role's C(collision_guard_restart).
@@ -39,6 +42,9 @@ options:
       - C(evict_holders) lists units that may hold the port when harden arms the entry, such as a packaged
         service the operator means to evict. Harden refuses an entry whose port another unit holds, unless it
         is listed here.
+      - C(port) is an integer, or a string of digits. Booleans are refused.
+      - C(notes) is free text. Tabs and newlines are allowed. Other control characters, line separators and
+        bidirectional overrides are refused, because the notes are written into C(PORTS.md) and the registry docs.
       - Ports below 1024 and ports in the default ephemeral range, 32768-60999, are legal but draw a warning.
     type: raw
     required: true

@@ -22,9 +22,12 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
     load_registry,
     load_registry_document,
     never_evict_problems,
+    free_text_problem,
     parse_port_range,
     port_problem,
+    printable,
     registry_warnings,
+    shown,
     validate_registry,
     well_known_port_warnings,
 )
@@ -203,6 +206,127 @@ def test_port_problem_returns_the_port_or_why_not():
     assert port_problem(8765) == (8765, None)
     assert port_problem('0080') == (80, None)
     assert port_problem(False) == (None, 'is not an integer in 1-65535')
+
+
+@pytest.mark.parametrize('value, expected', [
+    ('9' * 5000, (None, 'is out of range 1-65535')),
+    ('0' * 5000 + '80', (80, None)),
+    ('0' * 5000, (None, 'is out of range 1-65535')),
+    ('065535', (65535, None)),
+    ('65536', (None, 'is out of range 1-65535')),
+    ('100000', (None, 'is out of range 1-65535')),
+    (10 ** 5000, (None, 'is out of range 1-65535')),
+    (-10 ** 5000, (None, 'is out of range 1-65535')),
+    (True, (None, 'is not an integer in 1-65535')),
+    ('\u0663', (None, 'is not an integer in 1-65535')),
+    (80.0, (None, 'is not an integer in 1-65535')),
+], ids=['5000-nines', 'leading-zeros', 'zeros', 'zero-padded-max', 'max-plus-one', 'six-digits', 'huge-int',
+        'huge-negative', 'bool', 'arabic-digit', 'float'])
+def test_port_problem_never_raises(value, expected):
+    assert port_problem(value) == expected
+
+
+def test_a_5000_digit_port_is_reported_with_every_other_bad_entry():
+    problems = problems_of([
+        {'port': '1' * 5000, 'service': 'a'},
+        {'port': 10 ** 5000, 'service': 'b', 'notes': 10 ** 5000},
+        {'port': 80, 'service': 'bad name'},
+        {'port': 81, 'service': 'c', 10 ** 5000: 1},
+    ])
+    assert problems == [
+        "collision_guard_registry[0].port: '%s... (5002 characters) is out of range 1-65535" % ('1' * 299),
+        'collision_guard_registry[1].port: an integer of about 5001 digits is out of range 1-65535',
+        'collision_guard_registry[1].notes: an integer of about 5001 digits is not a string',
+        "collision_guard_registry[2].service: 'bad name' contains characters systemd does not allow in unit names "
+        '(allowed: letters, digits, ":", "-", "_", ".", "\\", one "@" and the globs "*" and "?")',
+        'collision_guard_registry[3]: unknown key an integer of about 5001 digits (known keys: port, service, protocol, '
+        'address, restart, evict_holders, notes)',
+    ]
+
+
+def test_shown_is_bounded_and_never_raises():
+    assert shown('web') == "'web'"
+    assert shown(70000) == '70000'
+    assert shown(10 ** 5000) == 'an integer of about 5001 digits'
+    assert shown([10 ** 4400]).startswith('a list that cannot be shown') or shown([10 ** 4400]).endswith('characters)')
+    assert shown('x' * 1000) == "'%s... (1002 characters)" % ('x' * 299)
+    deep = []
+    for dummy in range(100000):
+        deep = [deep]
+    assert shown(deep) == 'a list that cannot be shown'
+    assert shown('a\x1bb\rc') == "'a\\x1bb\\rc'"
+
+
+# Free text: (notes, the first character refused, as the message writes it).
+UNSAFE_NOTES = [
+    ('Twilio\rinbound', '\r', '\\r'),
+    ('\x1b[31mred\x1b[0m', '\x1b', '\\x1b'),
+    ('a\x00b', '\x00', '\\x00'),
+    ('bell\x07', '\x07', '\\x07'),
+    ('del\x7f', '\x7f', '\\x7f'),
+    ('c1\x9b31m', '\x9b', '\\x9b'),
+    ('next line\x85', '\x85', '\\x85'),
+    ('vt\x0b', '\x0b', '\\x0b'),
+    ('ff\x0c', '\x0c', '\\x0c'),
+    ('line\u2028separator', '\u2028', '\\u2028'),
+    ('para\u2029separator', '\u2029', '\\u2029'),
+    ('evil\u202egnp.exe', '\u202e', '\\u202e'),
+    ('isolate\u2066x\u2069', '\u2066', '\\u2066'),
+    ('mark\u200f', '\u200f', '\\u200f'),
+    ('surrogate\ud800', '\ud800', '\\ud800'),
+]
+
+
+@pytest.mark.parametrize('notes, char, written', UNSAFE_NOTES, ids=[item[2] for item in UNSAFE_NOTES])
+def test_control_characters_in_notes_are_refused_naming_the_entry_and_value(notes, char, written):
+    problems = problems_of([{'port': 80, 'service': 'web'}, {'port': 81, 'service': 'api', 'notes': notes}])
+    assert problems == ['collision_guard_registry[1].notes: %r holds the control character %s at offset %d; free text '
+                        'reaches PORTS.md and the registry docs, so it may hold printable characters, tabs and '
+                        'newlines only' % (notes, written, notes.index(char))]
+
+
+@pytest.mark.parametrize('notes', ['Twilio inbound', 'tab\there', 'folded\n', 'two\nlines', 'caf\u00e9 \u2603 \U0001f600',
+                                   'zero\u200bwidth', 'a | b', '<!-- END -->', ''],
+                         ids=['plain', 'tab', 'trailing-newline', 'newline', 'unicode', 'zero-width', 'pipe', 'marker',
+                              'empty'])
+def test_printable_notes_are_kept_as_written(notes):
+    assert validate_registry([{'port': 80, 'service': 'web', 'notes': notes}])[0]['notes'] == notes
+    assert free_text_problem(notes) is None
+    assert printable(notes) == notes
+
+
+def test_printable_escapes_what_free_text_may_not_hold():
+    assert printable('a\rb\x1b[0m\u2028\u202e\ud800\x85') == 'a\\rb\\x1b[0m\\u2028\\u202e\\ud800\\x85'
+
+
+# systemd reads "foo.SERVICE" as a name without a type: systemctl makes it foo.SERVICE.service.
+@pytest.mark.parametrize('key, value, where', [
+    ('service', 'foo.SERVICE', 'service'),
+    ('service', 'web-*.Service', 'service'),
+    ('evict_holders', ['old.Socket'], 'evict_holders'),
+], ids=['service', 'glob', 'evict-holders'])
+def test_a_unit_type_in_another_case_is_refused(key, value, where):
+    entry = {'port': 80, 'service': 'web'}
+    entry[key] = value
+    problems = problems_of([entry])
+    assert len(problems) == 1
+    assert problems[0].startswith('collision_guard_registry[0].%s: ' % where)
+    assert "systemd's unit types are lowercase" in problems[0]
+
+
+def test_a_unit_named_with_its_case_in_full_is_accepted():
+    entry, = validate_registry([{'port': 80, 'service': 'foo.SERVICE.service', 'evict_holders': ['old.Socket.socket']}])
+    assert (entry['service'], entry['evict_holders']) == ('foo.SERVICE.service', ['old.Socket.socket'])
+
+
+def test_a_registered_service_name_leaves_room_for_its_drop_in_directory():
+    assert validate_registry([{'port': 80, 'service': 'x' * 245}])[0]['service'] == 'x' * 245 + '.service'
+    problems = problems_of([{'port': 80, 'service': 'x' * 246}])
+    assert problems == ["collision_guard_registry[0].service: '%s' is longer than 253 characters: its drop-in "
+                        'directory, %s.service.d, would be longer than the longest file name, 255' % ('x' * 246, 'x' * 246)]
+    # A holder gets no drop-in: systemd's own limit holds.
+    assert validate_registry([{'port': 80, 'service': 'a', 'evict_holders': ['x' * 247]}])[0]['evict_holders'] == [
+        'x' * 247 + '.service']
 
 
 # Addresses: each valid spelling and the canonical text it becomes.
@@ -494,3 +618,19 @@ def test_load_registry_document_refuses(tmp_path, document, message):
         load_registry_document(path)
     assert message in str(caught.value)
     assert path in caught.value.full_message()
+
+
+def test_load_registry_document_lists_bad_entries_and_a_bad_never_evict_list_together(tmp_path):
+    path = write_document(tmp_path, {'registry': [{'port': 0, 'service': 'web'}, {'port': 80, 'service': 'a', 'notes': '\x1b'}],
+                                     'never_evict': ['bad name']})
+    with pytest.raises(CollisionGuardError) as caught:
+        load_registry_document(path)
+    assert str(caught.value) == '%s has 3 bad value(s)' % path
+    assert [problem.split(':')[0] for problem in caught.value.problems] == [
+        path + '[0].port', path + '[1].notes', path + ' never_evict[0]']
+
+
+def test_load_registry_document_refuses_nesting_deeper_than_the_stack(tmp_path):
+    path = write_document(tmp_path, '{"registry": %s0%s}' % ('[' * 100000, ']' * 100000))
+    with pytest.raises(CollisionGuardError, match='cannot read the registry'):
+        load_registry_document(path)

@@ -11,9 +11,12 @@ import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import (
     UNIT_TYPES,
+    DROPIN_UNIT_NAME_MAX,
+    UNIT_NAME_MAX,
     as_service_unit,
     glob_matches,
     is_glob,
+    type_case_problem,
     unit_name_problem,
 )
 
@@ -56,6 +59,20 @@ NAMES = [
     ('web*.socket', ('service',), True, 'is not a .service unit'),
     ('-*.service', ('service',), True, 'starts with "-"'),
     # A trailing "*" may stand for the type: the default never-evict list has "systemd-*".
+    # PID 1 loads instances of these types only: "systemctl show a@b.scope" fails with "Unknown object".
+    ('a@b.target', UNIT_TYPES, False, None),
+    ('a@b.timer', UNIT_TYPES, False, None),
+    ('a@b.path', UNIT_TYPES, False, None),
+    ('a@b.socket', UNIT_TYPES, False, None),
+    ('a@b.scope', UNIT_TYPES, False, 'has an instance ("@"), which systemd allows only in .service, .socket, .target, '
+                                     '.timer, .path units'),
+    ('a@b.mount', UNIT_TYPES, False, 'has an instance'),
+    ('a@b.automount', UNIT_TYPES, False, 'has an instance'),
+    ('a@b.swap', UNIT_TYPES, False, 'has an instance'),
+    ('a@b.device', UNIT_TYPES, False, 'has an instance'),
+    ('a@b.slice', UNIT_TYPES, False, 'has an instance'),
+    ('a@*.slice', UNIT_TYPES, True, 'has an instance'),
+    ('a@.scope', UNIT_TYPES, False, 'has an instance'),
     ('systemd-*', UNIT_TYPES, True, None),
     ('ssh*', UNIT_TYPES, True, None),
     ('*', UNIT_TYPES, True, None),
@@ -87,6 +104,36 @@ def test_unit_name_problem(name, types, glob, problem):
 ])
 def test_as_service_unit(name, unit):
     assert as_service_unit(name) == unit
+
+
+# systemd knows its unit types in lowercase only: on Debian 12 and 13, "systemctl show -p Id foo.SERVICE" says
+# Id=foo.SERVICE.service and "systemd-analyze verify foo.SERVICE" fails with "Invalid argument".
+@pytest.mark.parametrize('name, problem', [
+    ('foo.SERVICE', 'ends in ".SERVICE", but systemd\'s unit types are lowercase: it would read this as '
+                    "'foo.SERVICE.service'; write 'foo.service', or 'foo.SERVICE.service' for a unit of that name"),
+    ('web.Socket', 'ends in ".Socket", but systemd\'s unit types are lowercase: it would read this as '
+                   "'web.Socket.service'; write 'web.socket', or 'web.Socket.service' for a unit of that name"),
+    ('a.b.Scope', 'ends in ".Scope"'),
+    ('pg@*.Service', 'ends in ".Service"'),
+    ('foo.service', None),
+    ('foo.SERVICE.service', None),
+    ('foo', None),
+    ('foo.', None),
+    ('api.V2', None),
+    ('SERVICE', None),
+])
+def test_type_case_problem(name, problem):
+    found = type_case_problem(name)
+    if problem is None:
+        assert found is None
+    else:
+        assert found.startswith(problem)
+
+
+def test_the_longest_names():
+    assert UNIT_NAME_MAX == 255 and DROPIN_UNIT_NAME_MAX == 253
+    assert unit_name_problem('x' * 247 + '.service') is None
+    assert unit_name_problem('x' * 248 + '.service') == 'is longer than 255 characters'
 
 
 @pytest.mark.parametrize('name, glob', [('web.service', False), ('web-*.service', True), ('web?.service', True),
