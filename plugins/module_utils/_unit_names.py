@@ -71,7 +71,8 @@ def unit_name_problem(name, types=('service',), glob=False):
         # A leading "-" would read as an option to systemctl and fuser.
         return 'starts with "%s"' % match.group('prefix')[0]
     if match.group('instance') is not None and match.group('type') not in INSTANCE_TYPES:
-        return 'has an instance ("@"), which systemd allows only in %s units' % ', '.join('.' + kind for kind in INSTANCE_TYPES)
+        return 'has an instance ("@"); systemd allows instances of %s and .%s units only' % (
+            ', '.join('.' + kind for kind in INSTANCE_TYPES[:-1]), INSTANCE_TYPES[-1])
     if match.group('instance') == '':
         return 'is a template (no instance after "@"); name an instance such as foo@1.%s' % match.group('type')
     return None

@@ -64,8 +64,8 @@ NAMES = [
     ('a@b.timer', UNIT_TYPES, False, None),
     ('a@b.path', UNIT_TYPES, False, None),
     ('a@b.socket', UNIT_TYPES, False, None),
-    ('a@b.scope', UNIT_TYPES, False, 'has an instance ("@"), which systemd allows only in .service, .socket, .target, '
-                                     '.timer, .path units'),
+    ('a@b.scope', UNIT_TYPES, False, 'has an instance ("@"); systemd allows instances of .service, .socket, .target, '
+                                     '.timer and .path units only'),
     ('a@b.mount', UNIT_TYPES, False, 'has an instance'),
     ('a@b.automount', UNIT_TYPES, False, 'has an instance'),
     ('a@b.swap', UNIT_TYPES, False, 'has an instance'),
