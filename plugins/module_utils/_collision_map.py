@@ -25,6 +25,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses imp
     entry_collides,
     normalise_address,
 )
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import printable
 
 RISK_ORDER = {'critical': 0, 'medium': 1, 'low': 2}
 TYPE_LABELS = {
@@ -139,7 +140,8 @@ def build_map(hosts):
 
 
 def _cell(text):
-    return str(text).replace('|', '\\|').replace('\n', ' ')
+    # Paths and command lines come from other users: no control character reaches the map raw.
+    return printable(str(text).replace('\n', ' ')).replace('|', '\\|')
 
 
 def _table(rows, with_host):

@@ -46,9 +46,8 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
     load_registry_document,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
-    fd_targets,
+    holds_any,
     read_listeners,
-    socket_inode,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import unit_name_problem
@@ -235,6 +234,7 @@ def receipt(event, port_label, holder, **fields):
 
 
 def netns_of(pid, proc='/proc'):
+    """The network namespace of process ``pid`` (``self`` for this one), as ``net:[inode]``; None when unreadable."""
     try:
         return os.readlink(os.path.join(proc, str(pid), 'ns', 'net'))
     except OSError:
@@ -242,19 +242,25 @@ def netns_of(pid, proc='/proc'):
 
 
 def read_holders(targets, proc='/proc'):
-    """Every process (or none, for a kernel socket) holding a listening socket on the port of one of ``targets``.
+    """Every process (or none, for a kernel socket) holding a socket on the port of one of ``targets``.
 
-    Sockets on other addresses are read too: whether they collide is the judgement's.
+    Listening sockets, and on TCP ports those that hold the port without
+    listening and would fail the service's bind (``_sockets.blocks_bind``).
+    Sockets on other addresses are read too: whether they collide is the
+    judgement's. ``netns`` is the socket's network namespace: the one whose
+    table this helper read, whatever namespace its process moved to since.
     """
     ports = [(port, protocol) for port, protocol, dummy_address in targets]
     # One read for all targets, of only their protocols' tables.
     protocols = set(protocol for dummy_port, protocol in ports)
     found, dummy_complete = read_listeners(protocol=protocols.pop() if len(protocols) == 1 else None,
-                                           targets=set(ports), proc=proc)
+                                           targets=set(ports), proc=proc,
+                                           bound_ports=set(port for port, protocol in ports if protocol == 'tcp'))
     # In the order of ``targets``, which the receipts follow.
     listeners = sorted(found, key=lambda holder: ports.index((holder['port'], holder['protocol'])))
+    socket_netns = netns_of('self', proc)
     for holder in listeners:
-        holder['netns'] = netns_of(holder['pid'], proc) if holder['pid'] else None
+        holder['netns'] = socket_netns
     return listeners
 
 
@@ -275,12 +281,8 @@ def stale_targets(service, targets, registry):
 
 
 def holds_socket(pid, inodes, proc='/proc'):
-    """Whether the process still has one of ``inodes`` open (False once it exited or is a zombie)."""
-    try:
-        targets = fd_targets(os.path.join(proc, str(pid)))
-    except OSError:
-        return True
-    return any(socket_inode(target) in inodes for dummy, target in targets)
+    """Whether the process still has one of ``inodes`` open in any thread's fd table (False once it exited)."""
+    return holds_any(pid, inodes, proc)
 
 
 class Target(object):

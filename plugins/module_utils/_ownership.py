@@ -125,6 +125,11 @@ class UnitView(object):
                 or self.get(unit, 'FragmentPath').startswith(TRANSIENT_UNIT_DIR))
 
 
+def _user_of(manager):
+    """``user 1500`` for ``user@1500.service``."""
+    return 'user %s' % manager[len('user@'):-len('.service')]
+
+
 def holder_unit(listener):
     """The holder's unit as this collection names it: user units carry their manager's name."""
     if listener.get('user_manager'):
@@ -195,10 +200,14 @@ class Judge(object):
         unit = listener.get('unit')
         if listener.get('pid') is None:
             return SPARED, 'no process this host shows holds it (a kernel socket, or not seen without root)'
-        if listener.get('user_manager'):
-            if unit == 'init.scope':
-                return SPARED, 'the service manager of %s is never evicted' % listener['user_manager']
-            return SQUATTER, 'a unit of %s, named %s, is not a system unit' % (listener['user_manager'], unit)
+        manager = listener.get('user_manager')
+        if manager:
+            # A user names its units, and may move its processes anywhere in its
+            # manager's tree: only the manager's own main process is spared.
+            if unit == 'init.scope' and self.view.get(manager, 'MainPID', None) in (None, str(listener['pid'])):
+                return SPARED, 'the service manager of %s is never evicted' % manager
+            return SQUATTER, 'a unit of %s (%s), named %s, is not a system unit' % (
+                _user_of(manager), manager, unit)
         if unit in self.owners(entry['service']):
             if unit == self.view.canonical(entry['service']):
                 return OWNER, 'held by %s' % unit
@@ -207,9 +216,11 @@ class Judge(object):
             return OWNER, 'held by %s, which is part of %s' % (unit, entry['service'])
         if listener['pid'] == 1:
             return SPARED, 'PID 1 holds it for %s; systemd is never killed' % (unit or 'a socket unit')
+        # The socket's namespace, not its process's: a process may leave the
+        # namespace its socket stays in.
         netns = listener.get('netns')
         if netns and self.host_netns and netns != self.host_netns:
-            return SPARED, 'it runs in another network namespace'
+            return SPARED, 'its socket is in another network namespace than PID 1\'s'
         elsewhere = self.registered_elsewhere(entry, unit)
         if elsewhere:
             return SPARED, elsewhere
@@ -270,8 +281,11 @@ def ownership_findings(judge, listeners, absent=()):
             severity = CRITICAL
             holders = sorted(dict((listener['pid'], _holder(listener, reason)) for listener, reason in others).values(),
                              key=lambda item: item['pid'] or 0)
+            bound = set(listener['pid'] for listener, dummy in others if listener.get('blocks_bind'))
             message = 'held by %s, not by %s: its next start fails unless the holder is evicted' % (
-                ', '.join('%s (pid %s)' % (item['unit'] or item['name'] or '?', item['pid']) for item in holders),
+                ', '.join('%s (pid %s%s)' % (item['unit'] or item['name'] or '?', item['pid'],
+                                             ', bound to the port without listening' if item['pid'] in bound else '')
+                          for item in holders),
                 entry['service'])
         elif judged:
             severity, holders = OK, []
@@ -425,7 +439,10 @@ def survey(registry, show, run_systemctl, proc='/proc', listeners=None, every_po
     complete = True
     if listeners is None:
         targets = None if every_port else set((entry['port'], entry['protocol']) for entry in entries)
-        listeners, complete = read_listeners(targets=targets, proc=proc) if targets is None or targets else ([], True)
+        # Sockets that hold a registered TCP port without listening are holders too.
+        bound_ports = set(entry['port'] for entry in entries if entry['protocol'] == 'tcp')
+        listeners, complete = read_listeners(targets=targets, proc=proc, bound_ports=bound_ports) \
+            if targets is None or targets else ([], True)
     socket_units = learn_holders(view, entries, listeners, show, run_systemctl)
     wanted = [listener['unit'] for listener in listeners if listener.get('unit') and not listener.get('user_manager')
               and not listener['unit'].endswith('.scope')]
@@ -450,6 +467,8 @@ def learn_holders(view, entries, listeners, show, run_systemctl, socket_map=True
         socket_units = socket_units_by_port(output)
         attribute_socket_units(listeners, output)
     wanted = set(listener['unit'] for listener in listeners if listener.get('unit') and not listener.get('user_manager'))
+    # A user's manager is a system unit: its MainPID tells the manager from the user's processes.
+    wanted.update(listener['user_manager'] for listener in listeners if listener.get('user_manager'))
     for entry in entries:
         wanted.update(view.words(entry['service'], 'ConsistsOf') + view.trigger_sockets(entry['service']))
     unknown = sorted(unit for unit in wanted if not view.known(unit))

@@ -11,6 +11,13 @@
 Every caller (modules and host-side helpers alike) sees sockets through
 ``read_listeners``, so ownership is judged one way everywhere. The parsers
 take text and return plain data, for tests on fixture files.
+
+A socket is found in the fd table of any thread of its process (a process
+whose main thread exited keeps its fds in the other threads' tables), and
+its holder is the process (the thread group), which signals reach. On the
+ports asked for, TCP sockets that hold the port without listening (bound
+only, or connected out from it) count too when they would make the
+service's bind fail, which only their own SO_REUSEADDR can tell.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -22,6 +29,7 @@ import os
 import pwd
 import re
 import socket
+import stat
 import struct
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _sock_diag
@@ -101,13 +109,15 @@ def parse_cmdline(raw):
 
 
 def parse_status(text):
-    """The fields of /proc/PID/status this collection uses: ppid, real uid and session id."""
+    """The fields of /proc/PID/status this collection uses: ppid, real uid, session id and state letter."""
     fields = dict(line.split(':', 1) for line in text.splitlines() if ':' in line)
 
     def first_number(key):
         return int(fields[key].split()[0]) if fields.get(key, '').split() else None
 
-    return {'ppid': first_number('PPid'), 'uid': first_number('Uid'), 'session': first_number('NSsid')}
+    state = fields.get('State', '').split()
+    return {'ppid': first_number('PPid'), 'uid': first_number('Uid'), 'session': first_number('NSsid'),
+            'state': state[0] if state else None}
 
 
 def parse_local_addresses(fib_trie):
@@ -168,6 +178,32 @@ def list_sockets(protocol=None, listening_only=True, proc='/proc'):
     return sockets
 
 
+def list_bound_sockets(ports, proc='/proc'):
+    """TCP sockets on one of ``ports`` that hold it without listening (TIME_WAIT left out).
+
+    The kernel filters by port, so a port nothing is bound to costs one
+    short netlink answer a family. Sockets bound without listen() are
+    visible from Linux 6.8 on (and never in /proc/net, the fallback).
+    """
+    ports = set(ports)
+    if not ports:
+        return []
+    sockets = []
+    for table_protocol, family, table in PROC_NET_TABLES:
+        if table_protocol != 'tcp':
+            continue
+        try:
+            sockets.extend(_sock_diag.dump(family, 'tcp', _sock_diag.BOUND_STATES, ports=ports))
+            continue
+        except (OSError, socket.error):
+            pass
+        text = read_text(os.path.join(proc, 'net', table))
+        if text is not None:
+            sockets.extend(sock for sock in parse_proc_net(text, 'tcp', family, listening_only=False)
+                           if sock['port'] in ports and sock['state'] not in ('LISTEN', 'TIME-WAIT'))
+    return sockets
+
+
 def fd_targets(pid_dir):
     """The (fd, link target) pairs of one process directory under /proc.
 
@@ -197,21 +233,178 @@ def process_dirs(proc='/proc', skip_pids=()):
             if name.isdigit() and int(name) not in skip_pids]
 
 
-def socket_owners(inodes, proc='/proc'):
-    """Map socket inode -> sorted pids holding it; also say whether every process could be read."""
-    owners = {}
+def thread_dirs(pid_dir):
+    """(tid, directory) of the threads of one process but its main thread, whose table ``pid_dir/fd`` shows.
+
+    A process that exited has none; one whose threads we may not list raises OSError.
+    """
+    task_dir = os.path.join(pid_dir, 'task')
+    try:
+        tids = os.listdir(task_dir)
+    except (IOError, OSError) as error:
+        if error.errno in (errno.EACCES, errno.EPERM):
+            raise
+        return []
+    main = os.path.basename(pid_dir)
+    return [(int(tid), os.path.join(task_dir, tid)) for tid in sorted(tids, key=int) if tid.isdigit() and tid != main]
+
+
+def socket_fds(inodes, proc='/proc'):
+    """Map socket inode -> {pid: (tid, fd)} of the processes holding it; also say whether every process could be read.
+
+    ``tid`` is the thread whose table holds the fd (the pid itself for the
+    main thread). Threads' own tables are read only for inodes no process's
+    main table showed: a main thread that exited leaves its fds to the other
+    threads, and a thread may have a table of its own.
+    """
+    holders = {}
     complete = True
-    for pid, base in process_dirs(proc):
+    dirs = process_dirs(proc)
+    for pid, base in dirs:
         try:
             targets = fd_targets(base)
         except (IOError, OSError):
             complete = False
             continue
-        for dummy_fd, target in targets:
+        for fd, target in targets:
             inode = socket_inode(target)
             if inode in inodes:
-                owners.setdefault(inode, set()).add(pid)
-    return dict((inode, sorted(pids)) for inode, pids in owners.items()), complete
+                holders.setdefault(inode, {}).setdefault(pid, (pid, int(fd)))
+    if set(inodes) - set(holders):
+        for pid, base in dirs:
+            try:
+                threads = thread_dirs(base)
+            except (IOError, OSError):
+                continue  # already counted as unreadable
+            for tid, task_base in threads:
+                try:
+                    targets = fd_targets(task_base)
+                except (IOError, OSError):
+                    complete = False
+                    continue
+                for fd, target in targets:
+                    inode = socket_inode(target)
+                    if inode in inodes and pid not in holders.get(inode, {}):
+                        holders.setdefault(inode, {})[pid] = (tid, int(fd))
+    return holders, complete
+
+
+def socket_owners(inodes, proc='/proc'):
+    """Map socket inode -> sorted pids holding it (in any thread's table); also say whether every process could be read."""
+    holders, complete = socket_fds(inodes, proc)
+    return dict((inode, sorted(pids)) for inode, pids in holders.items()), complete
+
+
+def holds_any(pid, inodes, proc='/proc'):
+    """Whether process ``pid`` has one of socket ``inodes`` open in any thread's table.
+
+    False once it exited (or only its zombie is left); True when its fds may not be read.
+    """
+    base = os.path.join(proc, str(pid))
+    try:
+        if any(socket_inode(target) in inodes for dummy, target in fd_targets(base)):
+            return True
+        for dummy_tid, task_base in thread_dirs(base):
+            if any(socket_inode(target) in inodes for dummy, target in fd_targets(task_base)):
+                return True
+    except (IOError, OSError):
+        return True
+    return False
+
+
+_SYS_PIDFD_OPEN = 434   # the same on every architecture but alpha and ia64
+_SYS_PIDFD_GETFD = 438
+_PIDFD_THREAD = os.O_EXCL  # Linux 6.9: a pidfd for one thread, not its thread group
+_LIBC = []
+
+
+def _syscall(number, *args):
+    # ctypes costs a start about 10 ms; only a socket held without listening needs it.
+    import ctypes
+    if not _LIBC:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.syscall.restype = ctypes.c_long
+        _LIBC.append(libc)
+    result = _LIBC[0].syscall(ctypes.c_long(number), *[ctypes.c_long(arg) for arg in args])
+    if result < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return result
+
+
+def reuse_address(pid, fd, tid=None, inode=None):
+    """SO_REUSEADDR of the socket at ``fd`` of process ``pid`` (of thread ``tid``'s table when given): True, False or None.
+
+    The socket is copied into this process with pidfd_getfd (Linux 5.6; root
+    with CAP_SYS_PTRACE may), read, and closed at once. None when that
+    cannot be done, or when the fd is no longer socket ``inode``.
+    """
+    if os.uname()[4].startswith(('alpha', 'ia64')):
+        return None
+    try:
+        if tid is not None and tid != pid:
+            pidfd = _syscall(_SYS_PIDFD_OPEN, tid, _PIDFD_THREAD)
+        else:
+            pidfd = _syscall(_SYS_PIDFD_OPEN, pid, 0)
+    except (OSError, AttributeError):
+        return None
+    try:
+        copy = _syscall(_SYS_PIDFD_GETFD, pidfd, fd, 0)
+    except OSError:
+        return None
+    finally:
+        os.close(pidfd)
+    try:
+        status = os.fstat(copy)
+        if not stat.S_ISSOCK(status.st_mode) or (inode is not None and status.st_ino != inode):
+            return None
+        sock = socket.socket(fileno=copy)
+        try:
+            return sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) != 0
+        finally:
+            sock.detach()
+    except (OSError, socket.error):
+        return None
+    finally:
+        os.close(copy)
+
+
+def blocks_bind(sock, reuse):
+    """Whether a TCP socket that does not listen keeps a service from binding its port.
+
+    The kernel lets a SO_REUSEADDR bind (what servers do) share a port with
+    sockets that do not listen and have SO_REUSEADDR themselves; accepted
+    connections inherit it from their listener, so an SSH session never
+    blocks sshd. Only a socket known to lack it (``reuse`` is False) blocks;
+    one whose option could not be read is never counted.
+    """
+    return sock['protocol'] == 'tcp' and sock['state'] not in ('LISTEN', 'TIME-WAIT') and reuse is False
+
+
+def blocking_holders(candidates, holders, listener_pids, reuse_of):
+    """The (socket, pid) pairs of ``candidates`` (``list_bound_sockets``) that block their port.
+
+    ``holders`` maps inode -> {pid: (tid, fd)} (``socket_fds``);
+    ``listener_pids`` maps (port, protocol) -> the pids holding a listener
+    there, which are holders already; ``reuse_of(pid, fd, tid, inode)`` reads
+    one socket's SO_REUSEADDR. The option is read once a socket, from the
+    first holder that answers.
+    """
+    found = []
+    for sock in candidates:
+        owners = holders.get(sock['inode']) or {}
+        others = sorted(pid for pid in owners if pid not in listener_pids.get((sock['port'], sock['protocol']), ()))
+        if not others:
+            continue
+        reuse = None
+        for pid in sorted(owners):
+            tid, fd = owners[pid]
+            reuse = reuse_of(pid, fd, tid, sock['inode'])
+            if reuse is not None:
+                break
+        if blocks_bind(sock, reuse):
+            found.extend((sock, pid) for pid in others)
+    return found
 
 
 def cgroup_root(proc='/proc'):
@@ -229,11 +422,28 @@ def _user_name(uid):
         return str(uid)
 
 
+def _live_thread_dir(base):
+    """The directory of a live thread of a process whose main thread exited (a zombie leader), else ``base``.
+
+    The leader's own cmdline, exe and cgroup are gone or wrong by then.
+    """
+    try:
+        threads = thread_dirs(base)
+    except (IOError, OSError):
+        return base
+    for dummy_tid, task_base in threads:
+        if parse_status(read_text(os.path.join(task_base, 'status')) or '')['state'] not in (None, 'Z', 'X'):
+            return task_base
+    return base
+
+
 def describe_process(pid, cgroup_root='', proc='/proc'):
     """Who a process is: name, user, command line, executable, parent, systemd unit and container."""
     base = os.path.join(proc, str(pid))
-    raw_cmdline = read_text(os.path.join(base, 'cmdline'), 'rb')
     status = parse_status(read_text(os.path.join(base, 'status')) or '')
+    if status['state'] == 'Z':
+        base = _live_thread_dir(base)
+    raw_cmdline = read_text(os.path.join(base, 'cmdline'), 'rb')
     path = strip_cgroup_root(cgroup_path(read_text(os.path.join(base, 'cgroup')) or ''), cgroup_root)
     try:
         exe = os.readlink(os.path.join(base, 'exe'))
@@ -251,6 +461,13 @@ def describe_process(pid, cgroup_root='', proc='/proc'):
         'user_manager': manager_from_cgroup(path),
         'container': container_from_cgroup(path),
     }
+
+
+def _holder_entry(sock, pid, describe):
+    entry = dict(sock)
+    entry['dual_stack'] = dual_stack(sock)
+    entry.update(NO_OWNER if pid is None else describe(pid))
+    return entry
 
 
 def ancestor_units(pid, proc='/proc'):
@@ -301,12 +518,16 @@ NO_OWNER = {'pid': None, 'ppid': None, 'session': None, 'name': None, 'user': No
             'unit': None, 'user_manager': None, 'container': None}
 
 
-def read_listeners(port=None, protocol=None, include_non_listening=False, proc='/proc', targets=None):
+def read_listeners(port=None, protocol=None, include_non_listening=False, proc='/proc', targets=None, bound_ports=()):
     """Every listening socket in this network namespace, one entry per owning process.
 
     ``port``, ``protocol`` and ``targets`` (a set of ``(port, protocol)``)
     narrow it down. Owners are looked for only when a socket is left, so a
     free port costs no walk through /proc.
+
+    On the TCP ports in ``bound_ports``, sockets that hold the port without
+    listening and would make a service's bind fail (``blocks_bind``) are
+    holders too, each entry with ``blocks_bind`` True.
 
     Returns ``(listeners, complete)``; ``complete`` is False when some
     processes could not be inspected (not root), so owners may be missing.
@@ -314,21 +535,20 @@ def read_listeners(port=None, protocol=None, include_non_listening=False, proc='
     sockets = [sock for sock in list_sockets(protocol, not include_non_listening, proc)
                if (port is None or sock['port'] == port)
                and (targets is None or (sock['port'], sock['protocol']) in targets)]
-    if not sockets:
+    candidates = list_bound_sockets(bound_ports, proc) if bound_ports and not include_non_listening else []
+    if not sockets and not candidates:
         return [], True
 
-    owners, complete = socket_owners(set(sock['inode'] for sock in sockets), proc)
+    holders, complete = socket_fds(set(sock['inode'] for sock in sockets + candidates), proc)
     describe = process_describer(proc)
     listeners = []
+    listener_pids = {}
     for sock in sockets:
-        for pid in owners.get(sock['inode']) or [None]:
-            entry = dict(sock)
-            entry['dual_stack'] = dual_stack(sock)
-            if pid is None:
-                entry.update(NO_OWNER)
-            else:
-                entry.update(describe(pid))
-            listeners.append(entry)
+        for pid in sorted(holders.get(sock['inode']) or {}) or [None]:
+            listeners.append(_holder_entry(sock, pid, describe))
+            listener_pids.setdefault((sock['port'], sock['protocol']), set()).add(pid)
+    for sock, pid in blocking_holders(candidates, holders, listener_pids, reuse_address):
+        listeners.append(dict(_holder_entry(sock, pid, describe), blocks_bind=True))
     # docker-proxy runs on the host for a published port; the container it
     # serves is the one that owns the address it forwards to.
     proxies = [item for item in listeners if item['name'] == 'docker-proxy' and not item['container']]

@@ -192,6 +192,13 @@ def test_cells_cannot_break_the_table():
     assert line == '| a\\|b | shared file | x y | /tmp/a\\|b | low | none |'
 
 
+def test_control_characters_from_other_users_reach_the_map_escaped():
+    rows = [{'host': 'h', 'resource': 'a', 'type': 'shared-file', 'owner': 'x\x1b[2Jy', 'where': '/tmp/a\rb',
+             'risk': 'low', 'reason': 'r', 'protection': 'none'}]
+    line = [entry for entry in _collision_map.render_markdown(rows).splitlines() if entry.startswith('| a')][0]
+    assert line == '| a | shared file | x\\x1b[2Jy | /tmp/a\\rb | low | none |'
+
+
 def draft_of(hosts):
     text = _collision_map.registry_draft(hosts)
     draft = yaml.safe_load(text)['collision_guard_registry']

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils import _eviction
+from ansible_collections.qwf.collision_guard.plugins.module_utils import _eviction, _sockets
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.module_utils._journal import Journal
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import Judge, UnitView, resolve_entries
@@ -186,9 +186,9 @@ def test_the_units_own_socket_unit_is_kept(starting):
          'reason': 'held for sms-webhook.service by its socket unit sms-webhook.socket'}]}
 
 
-def test_a_process_in_another_network_namespace_is_refused():
+def test_a_socket_in_another_network_namespace_is_refused():
     result = plan([holder(5000, netns='net:[4026532999]')])
-    assert reasons(result) == ['it runs in another network namespace']
+    assert reasons(result) == ['its socket is in another network namespace than PID 1\'s']
 
 
 def test_a_socket_with_no_visible_process_is_refused():
@@ -633,6 +633,103 @@ def test_the_holders_of_all_targets_are_read_at_once_in_the_order_of_the_targets
     assert [(item['port'], item['protocol'], item['address'], item['pid']) for item in holders] == [
         (port, protocol, '127.0.0.1', os.getpid()) for port, protocol, dummy in targets]
     assert all(item['netns'] == _eviction.netns_of(os.getpid()) for item in holders)
+
+
+# Squatters the helper once could not see or could not evict, on real processes of this machine.
+HIDDEN_SQUATTER = textwrap.dedent('''
+    import ctypes, socket, sys, threading, time
+    mode = sys.argv[1]
+    sock = socket.socket()
+    if mode == 'accepted':
+        # An SSH session: the connection its server accepted, with SO_REUSEADDR from the listener.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(('127.0.0.1', 0))
+    if mode in ('listen-unshare', 'zombie-leader', 'accepted'):
+        sock.listen()
+    if mode in ('connect-from-port', 'accepted'):
+        other = socket.socket()
+        other.bind(('127.0.0.1', 0))
+        other.listen()
+        if mode == 'connect-from-port':
+            sock.connect(other.getsockname())
+            kept = other.accept()
+        else:
+            client = socket.create_connection(sock.getsockname())
+            kept = sock.accept()
+            port = sock.getsockname()[1]
+            sock.close()
+    print(port if mode == 'accepted' else sock.getsockname()[1], flush=True)
+    if mode == 'listen-unshare':
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.unshare(0x10000000 | 0x40000000) != 0:  # CLONE_NEWUSER | CLONE_NEWNET
+            print('unshare failed', flush=True)
+        else:
+            print('unshared', flush=True)
+    if mode == 'zombie-leader':
+        threading.Thread(target=time.sleep, args=(60,)).start()
+        ctypes.CDLL(None).pthread_exit(None)
+    time.sleep(60)
+''')
+
+
+@pytest.fixture
+def hidden_squatter():
+    started = []
+
+    def start(mode):
+        process = subprocess.Popen([sys.executable, '-c', HIDDEN_SQUATTER, mode], stdout=subprocess.PIPE,
+                                   universal_newlines=True)
+        started.append(process)
+        return process, int(process.stdout.readline())
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def can_copy_sockets():
+    probe = socket.socket()
+    try:
+        return _sockets.reuse_address(os.getpid(), probe.fileno()) is not None
+    finally:
+        probe.close()
+
+
+def test_a_socket_is_judged_by_its_own_network_namespace_not_its_process(hidden_squatter):
+    process, port = hidden_squatter('listen-unshare')
+    if process.stdout.readline().strip() != 'unshared':
+        pytest.skip('unprivileged user namespaces are not available here')
+    holders = _eviction.read_holders([(port, 'tcp', None)])
+    assert [item['pid'] for item in holders] == [process.pid]
+    assert _eviction.netns_of(process.pid) != _eviction.netns_of('self')
+    assert holders[0]['netns'] == _eviction.netns_of('self')
+
+
+@pytest.mark.parametrize('mode', ['connect-from-port', 'zombie-leader', 'listen-unshare'])
+def test_a_hidden_squatter_is_evicted(tmp_path, systemd, hidden_squatter, mode):
+    process, port = hidden_squatter(mode)
+    if mode == 'listen-unshare' and process.stdout.readline().strip() != 'unshared':
+        pytest.skip('unprivileged user namespaces are not available here')
+    if mode == 'connect-from-port' and not can_copy_sockets():
+        pytest.skip('pidfd_getfd is not available here')
+    if mode == 'zombie-leader':
+        time.sleep(0.2)  # until its main thread has exited
+    code, lines, dummy = run_helper(tmp_path, port)
+    assert code == _eviction.EXIT_FREE, lines
+    assert process.wait(5) == -signal.SIGTERM
+    assert lines[-1].startswith('evicted port=%d/tcp pid=%d ' % (port, process.pid))
+    assert 'released the port after SIGTERM' in lines[-1]
+
+
+def test_an_accepted_connection_on_the_port_is_no_holder(tmp_path, systemd, hidden_squatter):
+    process, port = hidden_squatter('accepted')
+    if not can_copy_sockets():
+        pytest.skip('pidfd_getfd is not available here')
+    assert _eviction.read_holders([(port, 'tcp', None)]) == []
+    assert run_helper(tmp_path, port)[:2] == (_eviction.EXIT_FREE, [])
+    assert process.poll() is None
 
 
 def test_a_free_port_needs_nothing_and_logs_nothing(tmp_path, systemd):

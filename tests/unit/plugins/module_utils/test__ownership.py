@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils import _collision_map, _eviction, _monitor
+from ansible_collections.qwf.collision_guard.plugins.module_utils import _collision_map, _eviction, _monitor, _sockets
 from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import endpoint
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
     ELSEWHERE,
@@ -65,6 +65,7 @@ PROPERTIES = {
     'other-app.service': unit('other-app.service'),
     'run-u42.service': unit('run-u42.service', '/run/systemd/transient/%s'),
     'cups.socket': unit('cups.socket', PACKAGED),
+    'user@1500.service': unit('user@1500.service', PACKAGED, MainPID='4100'),
 }
 REGISTRY = validate_registry([
     {'port': 8080, 'service': 'web'},
@@ -148,6 +149,16 @@ TABLE = [
     pytest.param(8080, 'tcp', holder(None, pid=None), REFUSED, id='invisible-holder'),
     pytest.param(8080, 'tcp', holder('init.scope', user_manager='user@1000.service'), REFUSED,
                  id='a-users-own-service-manager'),
+    pytest.param(8080, 'tcp', holder('init.scope', pid=4100, user_manager='user@1500.service'), REFUSED,
+                 id='a-users-service-manager-by-its-main-pid'),
+    pytest.param(8080, 'tcp', holder('init.scope', pid=4242, user_manager='user@1500.service'), EVICTED,
+                 id='a-users-process-moved-into-its-managers-scope'),
+    pytest.param(8080, 'tcp', holder('billing.service', user_manager='user@1500.service'), EVICTED,
+                 id='user-unit-wearing-another-registered-name'),
+    pytest.param(8080, 'tcp', dict(holder('session-7.scope'), state='UNCONN', blocks_bind=True), EVICTED,
+                 id='bound-without-listening'),
+    pytest.param(8080, 'tcp', dict(holder('session-7.scope'), state='ESTAB', blocks_bind=True), EVICTED,
+                 id='connected-out-from-the-port'),
     pytest.param(8080, 'tcp', dict(holder('docker-4f1c2a9e.scope'), container='4f1c2a9e'), REFUSED,
                  id='a-container'),
     pytest.param(8080, 'tcp', holder('machine-qemu\\x2d1\\x2dvm1.scope'), REFUSED, id='a-virtual-machine'),
@@ -329,6 +340,54 @@ def test_findings_name_the_holder_and_why():
     # resolved on 127.0.0.53 is not dnsmasq's, and no entry claims it: it is listed as unregistered.
     assert [(item['port'], item['unit']) for item in unregistered] == [
         (8799, 'scratch-api.service'), (53, 'systemd-resolved.service')]
+
+
+def test_survey_asks_systemd_about_the_manager_of_a_user_unit():
+    asked = []
+
+    def show(units, properties):
+        asked.append(list(units))
+        return dict((name, PROPERTIES.get(name) or unit(name)) for name in units)
+
+    registry = validate_registry([{'port': 8080, 'service': 'web'}], where='t')
+    listeners = [holder('web.service', port=8080, user_manager='user@1500.service')]
+    found = survey(registry, show, lambda argv: '', listeners=listeners)
+    # The user's unit is not a system unit; its manager is, and its MainPID tells the manager apart.
+    assert asked == [['web.service'], ['user@1500.service']]
+    assert found['answered']
+
+
+def test_a_holder_bound_without_listening_is_a_conflict_not_a_silent_port():
+    judge = host_judge()
+    listener = dict(holder('session-7.scope'), state='UNCONN', blocks_bind=True)
+    findings, dummy = ownership_findings(judge, [listener])
+    finding = [item for item in findings if item['port'] == 8080][0]
+    assert finding['severity'] == 'critical'
+    assert finding['message'].startswith('held by session-7.scope (pid 4242, bound to the port without listening), '
+                                         'not by web.service')
+
+
+def test_gather_findings_count_a_connection_out_from_a_registered_port():
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen()
+    client = socket.socket()
+    client.bind(('127.0.0.1', 0))
+    client.connect(server.getsockname())
+    accepted, dummy = server.accept()
+    port = client.getsockname()[1]
+    registry = validate_registry([{'port': port, 'service': 'owner'}], where='test')
+    try:
+        if _sockets.reuse_address(os.getpid(), client.fileno()) is None:
+            pytest.skip('pidfd_getfd is not available here')
+        findings = gather_findings(registry, lambda units, properties: dict((name, unit(name)) for name in units),
+                                   lambda argv: '')[0]
+    finally:
+        for sock in (server, client, accepted):
+            sock.close()
+    assert [(item['severity'], [holder['pid'] for holder in item['holders']]) for item in findings] == [
+        ('critical', [os.getpid()])]
+    assert 'bound to the port without listening' in findings[0]['message']
 
 
 def test_gather_findings_reads_this_hosts_sockets():

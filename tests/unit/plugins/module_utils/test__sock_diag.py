@@ -65,3 +65,97 @@ def test_kernel_error_is_raised():
     error = struct.pack('=IHHIIi', 36, _sock_diag.NLMSG_ERROR, 0, 1, 0, -1) + b'\0' * 16
     with pytest.raises(OSError):
         _sock_diag.parse_messages(error, 'tcp')
+
+
+def run_bytecode(code, sport):
+    """The kernel's inet_diag_bc_run, for the port tests only: whether a socket on ``sport`` passes."""
+    offset, left = 0, len(code)
+    while left > 0:
+        kind, yes, no = struct.unpack_from('=BBH', code, offset)
+        if kind == _sock_diag.INET_DIAG_BC_S_GE:
+            passed = sport >= struct.unpack_from('=BBH', code, offset + 4)[2]
+        elif kind == _sock_diag.INET_DIAG_BC_S_LE:
+            passed = sport <= struct.unpack_from('=BBH', code, offset + 4)[2]
+        elif kind == _sock_diag.INET_DIAG_BC_JMP:
+            passed = False
+        else:
+            raise AssertionError('unexpected operation %d' % kind)
+        step = yes if passed else no
+        offset, left = offset + step, left - step
+    return left == 0
+
+
+def audit_bytecode(code):
+    """The kernel's inet_diag_bc_audit: every jump lands on an operation, the end, or just past it (reject)."""
+    starts, offset = set(), 0
+    while offset < len(code):
+        starts.add(offset)
+        kind, yes, no = struct.unpack_from('=BBH', code, offset)
+        smallest = 8 if kind in (_sock_diag.INET_DIAG_BC_S_GE, _sock_diag.INET_DIAG_BC_S_LE) else 4
+        left = len(code) - offset
+        for step in (yes, no):
+            assert smallest <= step <= left + 4 and step % 4 == 0
+        offset += yes
+    assert offset == len(code)
+    offset = 0
+    while offset < len(code):
+        kind, yes, no = struct.unpack_from('=BBH', code, offset)
+        assert offset + no in starts or offset + no in (len(code), len(code) + 4)
+        offset += yes
+
+
+@pytest.mark.parametrize('ports', [[9101], [22, 8080], [9101, 9102, 9103, 9104], [1, 65535], list(range(1000, 1040))])
+def test_the_port_filter_passes_its_ports_and_nothing_else(ports):
+    code = _sock_diag.port_filter(ports)
+    audit_bytecode(code)
+    probes = set(ports) | set(port + 1 for port in ports) | set(port - 1 for port in ports) | set([0, 80, 65535])
+    for sport in sorted(probe for probe in probes if 0 <= probe <= 65535):
+        assert run_bytecode(code, sport) == (sport in ports), sport
+
+
+@pytest.mark.parametrize('ports', [[], [0], [65536], [-1]])
+def test_the_port_filter_refuses_what_is_no_port(ports):
+    with pytest.raises(ValueError):
+        _sock_diag.port_filter(ports)
+
+
+def test_a_request_with_ports_carries_the_filter():
+    request = _sock_diag.build_request('ipv4', 'tcp', _sock_diag.BOUND_STATES, ports=[9101, 9102])
+    length, kind, flags = struct.unpack_from('=IHH', request)
+    assert length == len(request) == 16 + 56 + 4 + 40
+    attribute_length, attribute_type = struct.unpack_from('=HH', request, 16 + 56)
+    assert (attribute_length, attribute_type) == (44, _sock_diag.INET_DIAG_REQ_BYTECODE)
+    assert request[16 + 56 + 4:] == _sock_diag.port_filter([9102, 9101])
+
+
+def test_bound_states_leave_out_listeners_time_wait_and_requests():
+    states = _sock_diag.BOUND_STATES
+    for state in (_sock_diag.TCP_ESTABLISHED, 2, 3, 4, 5, 8, 9, 11, _sock_diag.TCP_BOUND_INACTIVE):
+        assert states & (1 << state)
+    for state in (_sock_diag.TCP_LISTEN, _sock_diag.TCP_TIME_WAIT, _sock_diag.TCP_NEW_SYN_RECV):
+        assert not states & (1 << state)
+
+
+def test_the_kernel_filters_by_port():
+    """On this machine: a bound socket and a connection out from a port are found by that port alone."""
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen()
+    bound = socket.socket()
+    bound.bind(('127.0.0.1', 0))
+    client = socket.socket()
+    client.bind(('127.0.0.1', 0))
+    client.connect(listener.getsockname())
+    accepted, dummy = listener.accept()
+    try:
+        try:
+            found = _sock_diag.dump('ipv4', 'tcp', _sock_diag.BOUND_STATES, ports=[client.getsockname()[1]])
+        except OSError as error:
+            pytest.skip('sock_diag is not available here: %s' % error)
+        assert [(item['port'], item['state']) for item in found] == [(client.getsockname()[1], 'ESTAB')]
+        found = _sock_diag.dump('ipv4', 'tcp', _sock_diag.BOUND_STATES, ports=[bound.getsockname()[1]])
+        # Linux 6.8 and later report sockets bound without listen(), as TCP_CLOSE.
+        assert [(item['port'], item['state']) for item in found] in ([], [(bound.getsockname()[1], 'UNCONN')])
+    finally:
+        for sock in (listener, bound, client, accepted):
+            sock.close()
