@@ -76,8 +76,14 @@ def test_unit_from_cgroup(fixture_text, fixture, unit):
     ('/user.slice/user-1000.slice/user@1000.service/app.slice/billing-worker.service', 'billing-worker.service',
      'user@1000.service'),
     ('/user.slice/user-1000.slice/session-4.scope', 'session-4.scope', None),
+    # A user's unit delegates its subtree to the user, who may name cgroups there as she likes.
+    ('/user.slice/user-1500.slice/user@1500.service/app.slice/evil.service/init.scope', 'evil.service',
+     'user@1500.service'),
+    ('/user.slice/user-1500.slice/user@1500.service/app.slice/evil.service/user@0.service/sshd.service', 'evil.service',
+     'user@1500.service'),
 ], ids=['delegated-socket-name', 'delegated-service-name', 'nested-container', 'escaped-underscore',
-        'escaped-controller-prefix', 'user-manager-itself', 'user-unit', 'login-session'])
+        'escaped-controller-prefix', 'user-manager-itself', 'user-unit', 'login-session', 'user-named-init-scope',
+        'user-named-another-manager'])
 def test_the_unit_is_the_outermost_as_systemd_says(path, unit, manager):
     assert (unit_from_cgroup(path), manager_from_cgroup(path)) == (unit, manager)
 
