@@ -180,9 +180,8 @@ def replace_file(dir_fd, name, content, mode=0o644, uid=None, gid=None):
     enter. Mode, then owner (``uid``/``gid``, None keeps ours) are set on its descriptor. The rename
     replaces whatever ``name`` is then, a link planted there included, and never follows it.
     """
-    temp_dir, temp_fd = _make_temp_directory(dir_fd, name)
+    temp_dir, temp_fd, fd = _make_temp_file(dir_fd, name)
     try:
-        fd = os.open(TEMP_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600, dir_fd=temp_fd)
         try:
             view = memoryview(content)
             while view:
@@ -197,6 +196,22 @@ def replace_file(dir_fd, name, content, mode=0o644, uid=None, gid=None):
         os.rename(TEMP_NAME, name, src_dir_fd=temp_fd, dst_dir_fd=dir_fd)
     finally:
         _remove_temp_directory(dir_fd, temp_dir, temp_fd)
+
+
+def _make_temp_file(dir_fd, name):
+    """``(temp directory's name, its descriptor, the temp file's descriptor)``, the file new, empty and mode 0600."""
+    for dummy in range(MAX_TEMP_ATTEMPTS):
+        temp_dir, temp_fd = _make_temp_directory(dir_fd, name)
+        try:
+            return temp_dir, temp_fd, os.open(TEMP_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC,
+                                              0o600, dir_fd=temp_fd)
+        except OSError as error:
+            _remove_temp_directory(dir_fd, temp_dir, temp_fd)
+            # The owner of the directory may move an empty directory away and remove it: take another.
+            if error.errno != errno.ENOENT:
+                raise
+    raise CollisionGuardError('cannot make a temp file for %s: its temp directory was removed %d times by another account'
+                              % (name, MAX_TEMP_ATTEMPTS))
 
 
 def _make_temp_directory(dir_fd, name):
@@ -255,10 +270,9 @@ def write_atomically(path, content, replace=None, mode=0o644):
         if replace is None or directory_is_shared(os.fstat(dir_fd)):
             replace_file(dir_fd, name, content, mode)
             return
-        temp_dir, temp_fd = _make_temp_directory(dir_fd, name)
+        temp_dir, temp_fd, fd = _make_temp_file(dir_fd, name)
         try:
             temp_path = os.path.join(directory, temp_dir, TEMP_NAME)
-            fd = os.open(TEMP_NAME, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC, 0o600, dir_fd=temp_fd)
             with os.fdopen(fd, 'wb') as handle:
                 handle.write(content)
                 handle.flush()

@@ -268,3 +268,23 @@ def test_open_directory_refuses_a_file_on_the_way_and_a_loop(tmp_path):
         open_directory(str(tmp_path / 'loop'))
     with pytest.raises(CollisionGuardError, match='is not an absolute path'):
         open_directory('relative/dir')
+
+
+def test_a_temp_directory_removed_before_its_file_is_made_is_replaced(tmp_path, monkeypatch):
+    real_make = _host_files._make_temp_directory
+    made = []
+
+    def make_then_remove_the_first(dir_fd, name):
+        temp_dir, temp_fd = real_make(dir_fd, name)
+        made.append(temp_dir)
+        if len(made) == 1:
+            # What the directory's owner can do to an empty directory of root's: move it away and remove it.
+            os.rmdir(temp_dir, dir_fd=dir_fd)
+        return temp_dir, temp_fd
+
+    monkeypatch.setattr(_host_files, '_make_temp_directory', make_then_remove_the_first)
+    path = tmp_path / 'collision_guard.prom'
+    write_atomically(str(path), b'metrics\n')
+    assert len(made) == 2
+    assert path.read_bytes() == b'metrics\n'
+    assert sorted(entry.name for entry in tmp_path.iterdir()) == ['collision_guard.prom']
