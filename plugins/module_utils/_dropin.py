@@ -47,8 +47,26 @@ DEFAULT_CLEANUP = {
 
 # Paths that reach a unit file go through systemd's command-line parser, so
 # they are kept to characters that mean nothing to it ("%", "$", "\", quotes,
-# spaces and ";" all do).
-_SAFE_PATH = re.compile(r'^(/[A-Za-z0-9._+-]+)+$')
+# spaces, newlines and ";" all do). Matched as a whole, never with "$", which
+# would let a trailing newline through.
+_SAFE_PATH = re.compile(r'(/[A-Za-z0-9._+-]+)+')
+
+# The shell the helper's command line runs under (Debian's essential dash).
+GUARD_SHELL = '/bin/sh'
+# A guard that cannot run must never block a start: this fixed script runs the
+# helper's command line ("$@": interpreter, -I, helper, arguments) when its
+# interpreter and helper are there, and passes on the helper's own exit codes
+# (0 free, 1 refused, 2 bad arguments, 3 still held, 4 retaken). A missing
+# interpreter or helper, or any other exit (a crash, a signal), is said at
+# warning level and the start goes on, as it would without the guard. Every
+# value reaches it as a positional parameter, never inside the script.
+GUARD_SCRIPT = (
+    'if [ ! -x "$1" ]; then what="its interpreter $1 is missing"; '
+    'elif [ ! -f "$3" ]; then what="$3 is missing"; '
+    'else "$@"; status=$?; case $status in [0-4]) exit $status;; esac; '
+    'what="$3 failed with exit status $status"; fi; '
+    'echo "${JOURNAL_STREAM:+<4>}collision-guard-evict: $what; the start goes on without freeing the port" >&2; '
+    'exit 0')
 
 
 def managed_header(purpose):
@@ -77,7 +95,7 @@ def _number_problem(name, value, minimum, maximum, integer=False):
 
 
 def _path_problem(name, value):
-    if not isinstance(value, str) or not _SAFE_PATH.match(value) or '/../' in value + '/' or '/./' in value + '/':
+    if not isinstance(value, str) or not _SAFE_PATH.fullmatch(value) or '/../' in value + '/' or '/./' in value + '/':
         return '%s: %r is not an absolute path of letters, digits and "._+-"' % (name, value)
     return None
 
@@ -132,6 +150,15 @@ def systemd_word(text):
     return text.replace('\\', '\\\\')
 
 
+def guard_command(command):
+    """``command`` (the helper's words, already systemd-safe) run under ``GUARD_SCRIPT``, as one Exec line.
+
+    systemd expands "$" and "%" in Exec lines: the script's "$" are doubled,
+    and it holds no "%", backslash or single quote.
+    """
+    return "%s -c '%s' collision-guard-evict %s" % (GUARD_SHELL, GUARD_SCRIPT.replace('$', '$$'), command)
+
+
 def target_word(entry):
     """An entry as the helper takes it: ``8765/tcp`` or ``127.0.0.2:53/udp``."""
     return '%s/%s' % (endpoint(entry.get('address'), entry['port']), entry['protocol'])
@@ -141,11 +168,12 @@ def _cleanup_command(unit, entries, cleanup, starting=None):
     method = cleanup['method']
     if method == 'evict':
         # "+": run as root and outside the unit's sandbox, whatever User= says.
-        # No "-": when the helper refuses, the start must fail, loudly.
-        return ['+%s -I %s --grace-sec %g --timeout-sec %g %s%s %s' % (
+        # No "-": when the helper refuses, the start must fail, loudly; the
+        # guard script lets it go on when the helper cannot run at all.
+        return ['+' + guard_command('%s -I %s --grace-sec %g --timeout-sec %g %s%s %s' % (
             cleanup['helper_python'], helper_path(cleanup['helper_dir']), cleanup['grace_sec'],
             cleanup['timeout_sec'], '--starting %s ' % systemd_word(starting) if starting else '',
-            systemd_word(unit), ' '.join(target_word(entry) for entry in entries))]
+            systemd_word(unit), ' '.join(target_word(entry) for entry in entries)))]
     if method == 'fuser':
         addressed = [target_word(entry) for entry in entries if entry.get('address')]
         if addressed:

@@ -24,6 +24,7 @@ __metaclass__ = type
 import json
 import os
 import signal
+import stat
 import sys
 import time
 
@@ -46,8 +47,11 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
     load_registry_document,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
+    cgroup_root,
+    describe_process,
     holds_any,
     read_listeners,
+    read_text,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import unit_name_problem
@@ -56,10 +60,34 @@ DEFAULT_GRACE_SEC = 2.0
 DEFAULT_TIMEOUT_SEC = 10.0
 
 # Exit codes. Anything but 0 fails the unit's start, with the reason in its journal.
+# The drop-in's guard script passes these on and turns any other exit into a
+# warning and a start that goes on (see _dropin.GUARD_SCRIPT).
 EXIT_FREE = 0
 EXIT_REFUSED = 1
 EXIT_USAGE = 2
 EXIT_STILL_HELD = 3
+EXIT_RETAKEN = 4
+
+# After an eviction the port is watched this long for a process that takes it
+# right back: a supervisor or a shell loop respawns a squatter in tens of
+# milliseconds, after the eviction's last read. Only a start that evicted
+# waits for it; the first newcomer ends the watch.
+SETTLE_SEC = 0.5
+# A socket left without a process (its owner has just exited) is waited for
+# this long before it is blamed on a newcomer.
+ORPHAN_SOCKET_SEC = 1.0
+# Sockets with no process that still keep a port: a listening or bound one.
+# A closing connection (TIME-WAIT and the like) is nobody's, and never retaken.
+_HELD_STATES = ('LISTEN', 'UNCONN')
+
+# What the helper remembers of its evictions across starts, per port. A holder
+# respawned by the parent of a process evicted from the port less than
+# RESPAWN_MEMORY_SEC ago is named as retaken and not killed again: killing a
+# respawning loop at every retry of the start would only feed it.
+STATE_PATH = '/run/collision-guard/evictions.json'
+RESPAWN_MEMORY_SEC = 60
+STATE_KEEP_SEC = 3600
+STATE_MAX_BYTES = 1 << 20
 
 SIGNAL_NAMES = {signal.SIGTERM: 'SIGTERM', signal.SIGKILL: 'SIGKILL'}
 JOURNAL_IDENTIFIER = 'collision-guard-evict'
@@ -168,7 +196,7 @@ def plan_eviction(listeners, entries, starting, judge):
                 plan['refuse'].append(_refusal(holder, reason, entry))
             elif verdict == OWNER and holder['pid'] != 1 and holder.get('unit') == starting \
                     and not view.active(starting):
-                plan['evict'].append({'holder': holder, 'how': 'signal', 'port': entry_label(entry),
+                plan['evict'].append({'holder': holder, 'how': 'signal', 'port': entry_label(entry), 'leftover': True,
                                       'reason': 'left over from an earlier run of %s' % starting})
             elif verdict == OWNER:
                 plan['keep'].append({'holder': holder, 'reason': reason, 'port': entry_label(entry)})
@@ -227,8 +255,10 @@ def receipt(event, port_label, holder, **fields):
     parts = [event, 'port=%s' % port_label, 'pid=%s' % holder.get('pid'),
              'user=%s' % (holder.get('user') or '?'), 'unit=%s' % (holder_unit(holder) or '-')]
     for key in sorted(fields):
-        value = fields[key]
-        parts.append('%s=%s' % (key, quote(value) if ' ' in str(value) or not str(value) else value))
+        text = str(fields[key])
+        # A value that could end the line or fake another key is quoted (a parent's command line, say).
+        parts.append('%s=%s' % (key, quote(text) if not text or not text.isprintable() or ' ' in text or '"' in text
+                                else text))
     parts.append('cmdline=%s' % quote(' '.join(holder.get('cmdline') or [holder.get('name') or '?'])))
     return ' '.join(parts)
 
@@ -368,6 +398,142 @@ def carry_out(plan, unit, grace_sec, deadline, journal, proc='/proc', poll_sec=0
     return pending
 
 
+def process_start(pid, proc='/proc'):
+    """When process ``pid`` started (clock ticks after boot, from /proc/PID/stat), or None once it is gone.
+
+    With its pid, it names one process for good: a pid is reused, the pair is not.
+    """
+    text = read_text(os.path.join(proc, str(pid), 'stat')) if pid else None
+    # The command name, in parentheses, may hold spaces and ")": count from the last one.
+    fields = (text or '').rpartition(')')[2].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def remembered(holder, proc='/proc'):
+    """What the helper keeps of a process it evicts, or that took a port back: itself and its parent, each as (pid, start)."""
+    ppid = holder.get('ppid')
+    return {'pid': holder['pid'], 'start': process_start(holder['pid'], proc),
+            'ppid': ppid, 'parent_start': process_start(ppid, proc) if ppid else None}
+
+
+def parent_fields(holder, proc='/proc'):
+    """The receipt fields naming who started ``holder``: the supervisor or loop that respawns it."""
+    ppid = holder.get('ppid')
+    if not ppid:
+        return {}
+    parent = describe_process(ppid, cgroup_root(proc), proc)
+    return {'parent': ppid, 'parent_cmdline': ' '.join(parent['cmdline'] or [parent['name'] or '?'])}
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _processes(record, key):
+    """The well-formed process records under ``key`` of one port's record."""
+    found = record.get(key) if isinstance(record, dict) else None
+    return [item for item in found if isinstance(item, dict)] if isinstance(found, list) else []
+
+
+def respawn_reason(record, process):
+    """Why ``process`` (as ``remembered``) looks like a respawn of what was evicted in ``record``, or None.
+
+    Either it is the very process that took the port back after that
+    eviction, or its parent is the parent of a process evicted or found
+    there then. PID 1 adopts orphans and parents every system service, so
+    being its child says nothing.
+    """
+    for item in _processes(record, 'newcomers'):
+        if process.get('start') is not None and (item.get('pid'), item.get('start')) == (process['pid'], process['start']):
+            evicted = ', '.join(str(evicted.get('pid')) for evicted in _processes(record, 'evicted'))
+            return 'took the port back after pid %s was evicted' % (evicted or '?')
+    parent = (process.get('ppid'), process.get('parent_start'))
+    if parent[0] in (None, 0, 1) or parent[1] is None:
+        return None
+    for key in ('evicted', 'newcomers'):
+        for item in _processes(record, key):
+            if (item.get('ppid'), item.get('parent_start')) == parent:
+                return 'respawned by pid %s, which also started pid %s%s' % (
+                    parent[0], item.get('pid'), ', evicted from this port' if key == 'evicted' else
+                    ', which took the port back after an eviction')
+    return None
+
+
+def record_age(record, now):
+    """Seconds since the eviction ``record`` remembers, or None when it has no usable time."""
+    at = record.get('at') if isinstance(record, dict) else None
+    if not _number(at) or at > now:
+        return None
+    return now - at
+
+
+def remember(state, labels, now, evicted, newcomers):
+    """``state`` with one eviction recorded for each port in ``labels``; records older than STATE_KEEP_SEC dropped."""
+    kept = dict((label, record) for label, record in state.items()
+                if record_age(record, now) is not None and record_age(record, now) < STATE_KEEP_SEC)
+    for label in labels:
+        kept[label] = {'at': now, 'wall': int(time.time()), 'evicted': evicted, 'newcomers': newcomers}
+    return kept
+
+
+def _private_directory(directory):
+    info = os.lstat(directory)
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+
+def load_state(path):
+    """The helper's memory of its evictions, ``{port label: record}``; {} when there is none or it cannot be trusted."""
+    try:
+        if not _private_directory(os.path.dirname(path)):
+            return {}
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, 'rb') as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022:
+                return {}
+            state = json.loads(handle.read(STATE_MAX_BYTES + 1).decode('utf-8'))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def save_state(path, state):
+    """Write the memory atomically, readable by its owner only; False when that cannot be done (not root).
+
+    It is only a memory: a helper that cannot keep it still frees the port.
+    """
+    directory = os.path.dirname(path)
+    temp = os.path.join(directory, '.%s.%d' % (os.path.basename(path), os.getpid()))
+    try:
+        try:
+            os.mkdir(directory, 0o700)
+        except OSError:
+            pass  # it exists, or cannot be made: the check below says which
+        if not _private_directory(directory):
+            return False
+        text = json.dumps(state, sort_keys=True)
+        if len(text) > STATE_MAX_BYTES:
+            return False
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, 'w') as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except OSError:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        return False
+    return True
+
+
 USAGE = """usage: collision-guard-evict [--grace-sec S] [--timeout-sec S] [--registry PATH] [--starting UNIT] [--dry-run]
                             SERVICE [ADDRESS:]PORT/PROTOCOL...
 
@@ -380,12 +546,18 @@ ExecStartPre, of the service and of the socket units that trigger it. Installed 
   --grace-sec S     seconds between SIGTERM and SIGKILL (default 2)
   --timeout-sec S   the most this helper ever takes (default 10)
   --registry PATH   the registry file (default /etc/collision-guard/registry.json)
+  --state PATH      where evictions are remembered (default /run/collision-guard/evictions.json)
   --dry-run         say what would be done, and do nothing
+
+Exit codes: 0 the ports are free, 1 refused (nothing was killed), 2 bad arguments,
+3 still held at the deadline, 4 retaken: a process took a port back right after
+its eviction, or a respawn of one evicted less than a minute ago holds it (it is
+named, and not killed again).
 
 Run by hand on a running service, it counts the service's own processes as the owner.
 """
 _VALUE_OPTIONS = {'--grace-sec': 'grace_sec', '--timeout-sec': 'timeout_sec', '--registry': 'registry',
-                  '--starting': 'starting'}
+                  '--starting': 'starting', '--state': 'state'}
 
 
 def parse_arguments(argv):
@@ -394,7 +566,7 @@ def parse_arguments(argv):
     Hand-written because argparse alone adds about 15 ms to every start.
     """
     options = {'grace_sec': DEFAULT_GRACE_SEC, 'timeout_sec': DEFAULT_TIMEOUT_SEC, 'registry': REGISTRY_PATH,
-               'starting': None, 'dry_run': False, 'help': False}
+               'state': STATE_PATH, 'starting': None, 'dry_run': False, 'help': False}
     positional = []
     remaining = list(argv)
     while remaining:
@@ -455,11 +627,13 @@ def run(options, journal, proc='/proc'):
         return EXIT_FREE  # the usual case: nothing to do, nothing to log
     try:
         document = load_registry_document(options['registry'])
-    except CollisionGuardError as error:
+    except Exception as error:  # pylint: disable=broad-except
         # Without the registry no holder can be told from a registered service.
+        # A corrupt file can break the parser in more ways than the loader names.
+        problems = [str(error)] + error.problems if isinstance(error, CollisionGuardError) else [
+            'cannot read the registry %s: %s: %s' % (options['registry'], type(error).__name__, error)]
         journal.log(ERROR, '%s; pid %s holds a port of %s, and nothing is evicted' % (
-            '; '.join([str(error)] + error.problems), ', '.join(sorted(set(str(h['pid']) for h in listeners))),
-            service))
+            '; '.join(problems), ', '.join(sorted(set(str(h['pid']) for h in listeners))), service))
         return EXIT_REFUSED
     # Nobody registered what the registry no longer holds: nothing on those ports is evicted.
     stale = stale_targets(service, targets, document['registry'])
@@ -486,6 +660,29 @@ def run(options, journal, proc='/proc'):
         return EXIT_REFUSED
     if not plan['evict']:
         return EXIT_FREE
+    # Pinned before anything is signalled: an evicted process's parent is only known while it lives.
+    pinned = [(item, remembered(item['holder'], proc)) for item in plan['evict']]
+    state = load_state(options['state'])
+    now = time.monotonic()
+    respawns = []
+    for item, process in pinned:
+        record = state.get(item['port'])
+        reason = None if item.get('leftover') else respawn_reason(record, process)
+        if reason:
+            respawns.append((item, reason, record_age(record, now)))
+    recent = [age for dummy_item, dummy_reason, age in respawns if age is not None and age < RESPAWN_MEMORY_SEC]
+    for item, reason, age in respawns:
+        if recent:
+            then = 'not evicted again within %d s of that eviction; stop what respawns it' % RESPAWN_MEMORY_SEC
+        else:
+            then = '%s it again' % ('would evict' if options['dry_run'] else 'evicting')
+        journal.log(WARNING, receipt('retaken', item['port'], item['holder'], reason='%s %s ago; %s' % (
+            reason, '%.1f s' % age if age is not None else 'a while', then), **parent_fields(item['holder'], proc)))
+    if recent:
+        # Killing a respawning loop at every retry of the start would only feed it.
+        journal.log(ERROR, 'not starting %s: its port was retaken by a respawn of what this helper evicted from it '
+                           '%.1f s ago; nothing was killed' % (starting, min(recent)))
+        return EXIT_RETAKEN
     if options['dry_run']:
         for item in plan['evict']:
             journal.log(NOTICE, receipt('would-evict', item['port'], item['holder'],
@@ -494,35 +691,62 @@ def run(options, journal, proc='/proc'):
     left = carry_out(plan, starting, options['grace_sec'], deadline, journal, proc)
     # A respawned squatter can take the port right back; say so, never loop.
     newcomers = retaken(targets, plan, judge, entries, deadline, proc)
-    if left or newcomers:
-        for holder, label in newcomers:
-            journal.log(WARNING, receipt('retaken', label, holder,
-                                         reason='took the port right after the eviction; a supervisor respawns it'))
+    save_state(options['state'], remember(
+        state, sorted(set(item['port'] for item in plan['evict'])), time.monotonic(),
+        [process for dummy_item, process in pinned],
+        [remembered(holder, proc) for holder, dummy_label in newcomers if holder['pid']]))
+    for holder, label in newcomers:
+        journal.log(WARNING, receipt('retaken', label, holder, reason='took the port right after the eviction; '
+                                     'it is not evicted, nor is what respawns it', **parent_fields(holder, proc)))
+    if left:
         journal.log(ERROR, 'the ports of %s are still held after eviction; not starting it' % starting)
         return EXIT_STILL_HELD
+    if newcomers:
+        journal.log(ERROR, 'the ports of %s were retaken right after the eviction; not starting it' % starting)
+        return EXIT_RETAKEN
     return EXIT_FREE
 
 
-def retaken(targets, plan, judge, entries, deadline, proc='/proc', poll_sec=0.01):
+def retaken(targets, plan, judge, entries, deadline, proc='/proc', settle_sec=SETTLE_SEC, poll_sec=0.02,
+            clock=time.monotonic, sleep=time.sleep):
     """Holders that took a port back after the eviction, as (holder, entry label) pairs.
 
-    A socket whose process just exited can outlive it by a moment with no
-    process holding it; that one is waited for, never blamed on a newcomer.
+    The port is watched for ``settle_sec`` (never past ``deadline``): a
+    supervisor or a shell loop respawns its squatter after the eviction's
+    last read. The first newcomer with a process ends the watch. A socket
+    whose process just exited can outlive it by a moment with no process
+    holding it; that one is waited for, up to ``ORPHAN_SOCKET_SEC``, before
+    it is blamed on a newcomer, and a closing connection never is.
     """
     evicted = set(item['holder']['pid'] for item in plan['evict'])
     kept = set(item['holder']['pid'] for item in plan['keep'])
-    settle_until = min(deadline, time.monotonic() + 1.0)
+    started = clock()
+    settle_until = min(deadline, started + settle_sec)
+    orphan_until = min(deadline, started + max(settle_sec, ORPHAN_SOCKET_SEC))
     while True:
         newcomers = []
         for holder in read_holders(targets, proc):
             if holder['pid'] in evicted | kept or holder['pid'] == 1:
                 continue
+            if holder['pid'] is None and holder.get('state', 'LISTEN') not in _HELD_STATES:
+                continue
             judged = judge_holder(judge, entries, holder)
             if judged and judged[0] != OWNER:
                 newcomers.append((holder, entry_label(judged[2])))
-        if not any(holder['pid'] is None for holder, dummy in newcomers) or time.monotonic() >= settle_until:
+        with_process = [found for found in newcomers if found[0]['pid'] is not None]
+        now = clock()
+        if with_process:
+            return with_process
+        if now >= (orphan_until if newcomers else settle_until):
             return newcomers
-        time.sleep(poll_sec)
+        sleep(poll_sec)
+
+
+def where_it_failed(error):
+    """``file:line`` of the innermost frame of ``error``'s traceback, for a one-line report."""
+    import traceback  # only on this rare path: it costs every start a few milliseconds
+    frames = traceback.extract_tb(error.__traceback__)
+    return '%s:%s' % (os.path.basename(frames[-1][0]), frames[-1][1]) if frames else '?'
 
 
 def main(argv=None, proc='/proc'):
@@ -536,4 +760,10 @@ def main(argv=None, proc='/proc'):
     if options['help']:
         sys.stdout.write(USAGE)
         return EXIT_FREE
-    return run(options, journal, proc)
+    try:
+        return run(options, journal, proc)
+    except Exception as error:  # pylint: disable=broad-except
+        # A guard that breaks must never be worse than no guard: the start goes on.
+        journal.log(WARNING, 'failed unexpectedly (%s at %s); the start goes on without freeing the port' % (
+            quote('%s: %s' % (type(error).__name__, error)), where_it_failed(error)))
+        return EXIT_FREE

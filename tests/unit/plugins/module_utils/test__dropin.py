@@ -7,10 +7,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+import shlex
+import subprocess
+
 import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import (
     DEFAULT_CLEANUP,
+    GUARD_SCRIPT,
     RESTART_CASES,
     cleanup_problems,
     dropin_path,
@@ -22,6 +27,8 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     render_restart_policy,
     restart_policy_problems,
     restart_to_write,
+    guard_command,
+    systemd_word,
     target_word,
     timespan,
 )
@@ -37,14 +44,24 @@ REGISTRY = validate_registry([
 POLICY = {'start_limit_interval_sec': 0, 'start_limit_burst': 5, 'restart_sec': 1, 'restart_steps': 5,
           'restart_max_delay_sec': 30, 'restart': ''}
 
+# The helper runs under a fixed sh script ("$" doubled for systemd), with
+# every value a positional parameter after it.
+GUARD = (
+    "+/bin/sh -c 'if [ ! -x \"$$1\" ]; then what=\"its interpreter $$1 is missing\"; "
+    "elif [ ! -f \"$$3\" ]; then what=\"$$3 is missing\"; "
+    "else \"$$@\"; status=$$?; case $$status in [0-4]) exit $$status;; esac; "
+    "what=\"$$3 failed with exit status $$status\"; fi; "
+    "echo \"$${JOURNAL_STREAM:+<4>}collision-guard-evict: $$what; the start goes on without freeing the port\" >&2; "
+    "exit 0' collision-guard-evict ")
+
 EXPECTED_EVICT = """\
 # Managed by qwf.collision_guard. Local edits are overwritten.
 # Frees the registered ports of sms-webhook.service before every start.
 
 [Service]
-ExecStartPre=+/usr/bin/python3 -I /usr/local/lib/collision-guard/collision-guard-evict \
+ExecStartPre=%s/usr/bin/python3 -I /usr/local/lib/collision-guard/collision-guard-evict \
 --grace-sec 2 --timeout-sec 10 sms-webhook.service 8765/tcp 5514/udp
-"""
+""" % GUARD
 
 EXPECTED_FUSER = """\
 # Managed by qwf.collision_guard. Local edits are overwritten.
@@ -160,6 +177,20 @@ def test_cleanup_settings_are_checked_before_they_reach_a_unit_file():
         'helper_python: \'/usr/bin/%n\' is not an absolute path of letters, digits and "._+-"',
     ]
     assert cleanup_problems(dict(DEFAULT_CLEANUP, helper_dir='/opt/../etc')) != []
+
+
+@pytest.mark.parametrize('name', ['helper_dir', 'helper_python'])
+@pytest.mark.parametrize('value', ['/usr/local/lib/x\n', '/usr/local/lib/x\n/y', '\n/usr/local/lib/x', '/usr/bin/python3\r',
+                                   '/usr/local/lib/x\nExecStartPre=/bin/evil', '/', '//x', '/x/', 'x', '', None, b'/x'])
+def test_a_path_is_matched_as_a_whole(name, value):
+    # A YAML block scalar ends in a newline, which "$" would let through to split the Exec line.
+    assert cleanup_problems(dict(DEFAULT_CLEANUP, **{name: value})) == [
+        '%s: %r is not an absolute path of letters, digits and "._+-"' % (name, value)]
+
+
+@pytest.mark.parametrize('value', ['/usr/local/lib/collision-guard', '/opt/cg-1.2_x+y', '/a'])
+def test_a_plain_path_is_accepted(value):
+    assert cleanup_problems(dict(DEFAULT_CLEANUP, helper_dir=value, helper_python=value + '/python3')) == []
     assert cleanup_problems(dict(DEFAULT_CLEANUP, grace_sec=5, timeout_sec=5)) == [
         'timeout_sec: 5 must be longer than grace_sec (5)']
     assert cleanup_problems({'method': 'kill'}) == ["method: 'kill' is not one of evict, fuser, none"]
@@ -208,9 +239,9 @@ EXPECTED_SOCKET = """\
 # Frees the registered ports of sms-webhook.service before sms-webhook.socket binds them.
 
 [Socket]
-ExecStartPre=+/usr/bin/python3 -I /usr/local/lib/collision-guard/collision-guard-evict \
+ExecStartPre=%s/usr/bin/python3 -I /usr/local/lib/collision-guard/collision-guard-evict \
 --grace-sec 2 --timeout-sec 10 --starting sms-webhook.socket sms-webhook.service 8765/tcp 5514/udp
-"""
+""" % GUARD
 
 
 def test_a_socket_unit_gets_its_own_dropin_naming_the_unit_it_starts():
@@ -383,3 +414,69 @@ def test_plan_with_sockets_gives_each_socket_unit_its_own_dropin():
     assert dropins['/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf']['content'] == EXPECTED_EVICT
     assert [entry['service'] for entry in absent] == ['billing-worker.service']
     assert notes == {}
+
+
+# The guard script, run by a real /bin/sh the way systemd runs the Exec line.
+
+def run_guard(tmp_path, body, exists=True, argv=('--grace-sec', '2', 'a\\x2db.service', '80/tcp'), journal=True):
+    """The drop-in's command with a stand-in interpreter whose script is ``body``; (status, stdout, stderr)."""
+    interpreter = tmp_path / 'python3'
+    helper = tmp_path / 'collision-guard-evict'
+    if exists:
+        interpreter.write_text('#!/bin/sh\n' + body)
+        os.chmod(str(interpreter), 0o755)
+        helper.write_text('')
+    command = guard_command('%s -I %s %s' % (interpreter, helper, ' '.join(systemd_word(arg) for arg in argv)))
+    words = [word.replace('$$', '$') for word in shlex.split(command)]
+    environment = {'PATH': '/usr/bin:/bin'}
+    if journal:
+        environment['JOURNAL_STREAM'] = '8:1'
+    result = subprocess.run(words, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                            env=environment, check=False, timeout=30)
+    return result.returncode, result.stdout, result.stderr
+
+
+def test_the_guard_runs_the_helper_with_its_arguments_intact(tmp_path):
+    status, out, err = run_guard(tmp_path, 'for a; do echo "[$a]"; done\n')
+    assert (status, err) == (0, '')
+    assert out.splitlines() == ['[-I]', '[%s/collision-guard-evict]' % tmp_path, '[--grace-sec]', '[2]',
+                                '[a\\x2db.service]', '[80/tcp]']
+
+
+@pytest.mark.parametrize('code', [0, 1, 2, 3, 4])
+def test_the_guard_passes_on_the_helpers_own_exit_codes(tmp_path, code):
+    assert run_guard(tmp_path, 'echo refused >&2; exit %d\n' % code) == (code, '', 'refused\n')
+
+
+@pytest.mark.parametrize('body, status', [('exit 5\n', 5), ('exit 120\n', 120), ('kill -KILL $$\n', 137)])
+def test_any_other_exit_of_the_helper_lets_the_start_go_on_with_a_warning(tmp_path, body, status):
+    code, out, err = run_guard(tmp_path, body)
+    assert (code, out) == (0, '')
+    # The shell may say "Killed" first.
+    assert err.endswith('<4>collision-guard-evict: %s/collision-guard-evict failed with exit status %d; the start goes '
+                        'on without freeing the port\n' % (tmp_path, status))
+
+
+def test_a_missing_interpreter_or_helper_lets_the_start_go_on_with_a_warning(tmp_path):
+    assert run_guard(tmp_path, '', exists=False) == (0, '', (
+        '<4>collision-guard-evict: its interpreter %s/python3 is missing; the start goes on without freeing '
+        'the port\n' % tmp_path))
+    assert run_guard(tmp_path, '', exists=False, journal=False)[2].startswith('collision-guard-evict: its interpreter ')
+    run_guard(tmp_path, 'exit 0\n')
+    os.unlink(str(tmp_path / 'collision-guard-evict'))
+    interpreter = tmp_path / 'python3'
+    interpreter.write_text('#!/bin/sh\nexit 1\n')
+    command = guard_command('%s -I %s 80/tcp' % (interpreter, tmp_path / 'collision-guard-evict'))
+    words = [word.replace('$$', '$') for word in shlex.split(command)]
+    result = subprocess.run(words, stderr=subprocess.PIPE, universal_newlines=True, env={'PATH': '/usr/bin:/bin'},
+                            check=False, timeout=30)
+    # Outside the journal, without the priority prefix.
+    assert (result.returncode, result.stderr) == (0, 'collision-guard-evict: %s/collision-guard-evict is missing; '
+                                                     'the start goes on without freeing the port\n' % tmp_path)
+
+
+def test_the_guard_script_holds_nothing_systemd_would_rewrite():
+    # "%" specifiers and "\\" escapes would be expanded, a "'" would end the word; "$" is doubled on rendering.
+    assert not set(GUARD_SCRIPT) & set("%\\'\n")
+    assert guard_command('x').count("'") == 2
+    assert '$$' not in GUARD_SCRIPT and '$' not in guard_command('x').replace('$$', '')

@@ -583,6 +583,14 @@ def squatter():
         process.wait()
 
 
+@pytest.fixture(autouse=True)
+def private_state(tmp_path, monkeypatch):
+    """Each test remembers its own evictions, never the host's."""
+    path = tmp_path / 'state' / 'evictions.json'
+    monkeypatch.setattr(_eviction, 'STATE_PATH', str(path))
+    return path
+
+
 def transient(name):
     """How systemd describes the unit of a process of this test: an ad-hoc unit nobody installed."""
     return {'Id': name, 'Names': name, 'LoadState': 'loaded', 'ActiveState': 'active',
@@ -808,11 +816,12 @@ def test_a_port_retaken_right_after_the_eviction_fails_the_start(tmp_path, squat
     monkeypatch.setattr(_eviction, 'read_holders', read_twice)
     code, lines, dummy = run_helper(tmp_path, port, target='127.0.0.1:%d/tcp' % port)
     assert process.wait(5) == -signal.SIGTERM
-    assert len(reads) == 2
+    assert len(reads) == 2 if retaken else len(reads) > 2
     if retaken:
-        assert code == _eviction.EXIT_STILL_HELD
+        # The first newcomer ends the watch.
+        assert code == _eviction.EXIT_RETAKEN
         assert lines[-2].startswith('retaken port=127.0.0.1:%d/tcp pid=4243 user=root unit=session-9.scope ' % port)
-        assert lines[-1] == 'the ports of owner.service are still held after eviction; not starting it'
+        assert lines[-1] == 'the ports of owner.service were retaken right after the eviction; not starting it'
     else:
         assert code == _eviction.EXIT_FREE
         assert lines[-1].startswith('evicted ')
@@ -834,7 +843,7 @@ def test_a_socket_that_outlives_its_evicted_process_is_waited_for(tmp_path, squa
     monkeypatch.setattr(_eviction, 'read_holders', closing_socket_then_nothing)
     code, lines, dummy = run_helper(tmp_path, port, target='127.0.0.1:%d/tcp' % port)
     assert process.wait(5) == -signal.SIGTERM
-    assert len(reads) == 3
+    assert len(reads) >= 3
     assert code == _eviction.EXIT_FREE
     assert not any(line.startswith('retaken ') for line in lines)
 
@@ -931,8 +940,9 @@ def test_bad_values_change_nothing(argv, message):
 def test_parse_arguments():
     argv = ['--grace-sec=0.5', '--dry-run', '--registry', '/r.json', 'a.service', '1/tcp', '127.0.0.2:2/udp']
     assert _eviction.parse_arguments(argv) == {
-        'grace_sec': 0.5, 'timeout_sec': 10.0, 'registry': '/r.json', 'starting': None, 'dry_run': True,
-        'help': False, 'unit': 'a.service', 'ports': ['1/tcp', '127.0.0.2:2/udp']}
+        'grace_sec': 0.5, 'timeout_sec': 10.0, 'registry': '/r.json', 'state': _eviction.STATE_PATH, 'starting': None,
+        'dry_run': True, 'help': False, 'unit': 'a.service', 'ports': ['1/tcp', '127.0.0.2:2/udp']}
+    assert _eviction.parse_arguments(['--state=/s.json', 'a.service', '1/tcp'])['state'] == '/s.json'
     assert _eviction.parse_arguments(['--help'])['help'] is True
 
 
@@ -983,7 +993,7 @@ def run_as_command(tmp_path, port, systemctl):
     return subprocess.run(
         [sys.executable, '-c', 'import sys; from ansible_collections.qwf.collision_guard.plugins.module_utils '
                                'import _eviction; sys.exit(_eviction.main())',
-         '--registry', registry, 'owner.service', '%d/tcp' % port],
+         '--registry', registry, '--state', str(tmp_path / 'state' / 'evictions.json'), 'owner.service', '%d/tcp' % port],
         stderr=subprocess.PIPE, universal_newlines=True, env=environment, check=False, timeout=30)
 
 
@@ -1013,3 +1023,328 @@ def test_when_systemd_does_not_answer_nothing_is_evicted(tmp_path, squatter):
     assert 'systemd did not say in time who the holders of the ports of owner.service are' in result.stderr
     assert 'nothing is evicted' in result.stderr
     assert process.poll() is None
+
+
+# Respawns: watched for after an eviction, remembered across starts.
+
+class FakeClock(object):
+    """A clock that moves only when the watch sleeps."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def watch(reads, settle_sec=0.5, deadline=200.0, evicted_pid=4242):
+    """``retaken`` on a host whose holders are ``reads[i]`` at the i-th read (the last one from then on)."""
+    clock = FakeClock()
+    seen = []
+
+    def read_holders(targets, proc='/proc'):
+        seen.append(clock.now)
+        return [dict(item) for item in reads[min(len(seen), len(reads)) - 1]]
+
+    plan = {'evict': [{'holder': holder(evicted_pid), 'how': 'signal', 'port': '8765/tcp', 'reason': 'x'}],
+            'keep': [], 'refuse': []}
+    entries = [dict(judge().entries[0])]
+    original = _eviction.read_holders
+    _eviction.read_holders = read_holders
+    try:
+        found = _eviction.retaken([(8765, 'tcp', None)], plan, judge(), entries, deadline, settle_sec=settle_sec,
+                                  poll_sec=0.02, clock=clock, sleep=clock.sleep)
+    finally:
+        _eviction.read_holders = original
+    return [(item['pid'], label) for item, label in found], seen, clock.now - 100.0
+
+
+def test_a_respawn_after_the_evictions_last_read_is_caught_and_ends_the_watch():
+    found, seen, elapsed = watch([[], [], [holder(5000, ppid=77)]])
+    assert found == [(5000, '8765/tcp')]
+    assert len(seen) == 3 and elapsed == pytest.approx(0.04)
+
+
+def test_a_port_that_stays_free_is_watched_for_the_settle_window_only():
+    found, seen, elapsed = watch([[]])
+    assert found == []
+    assert elapsed == pytest.approx(0.5, abs=0.021)
+
+
+def test_the_watch_never_outlasts_the_deadline():
+    found, seen, elapsed = watch([[]], deadline=100.1)
+    assert found == [] and elapsed == pytest.approx(0.1, abs=0.021)
+
+
+def test_the_evicted_process_and_pid_1_are_no_newcomers():
+    assert watch([[holder(4242), holder(1, unit='sms-webhook.socket')]])[0] == []
+
+
+def test_a_socket_left_without_a_process_is_waited_for_then_reported():
+    orphan = holder(None, unit=None, state='LISTEN')
+    found, seen, elapsed = watch([[orphan]])
+    assert found == [(None, '8765/tcp')]
+    assert elapsed == pytest.approx(_eviction.ORPHAN_SOCKET_SEC, abs=0.021)
+    # ... and when it goes away in time, nobody took the port.
+    found, seen, elapsed = watch([[orphan], [orphan], []])
+    assert found == [] and elapsed == pytest.approx(0.5, abs=0.021)
+
+
+def test_a_closing_connection_on_the_port_is_nobodys_and_never_retaken():
+    found, seen, elapsed = watch([[holder(None, unit=None, state='TIME-WAIT')]])
+    assert found == [] and elapsed == pytest.approx(0.5, abs=0.021)
+
+
+def stat_line(pid, ppid, start, comm='python3'):
+    fields = ['S', str(ppid)] + ['0'] * 17 + [str(start)] + ['0'] * 30
+    return '%d (%s) %s\n' % (pid, comm, ' '.join(fields))
+
+
+@pytest.mark.parametrize('comm', ['python3', 'a) b (c', ') 1 2 3'])
+def test_process_start_reads_the_stat_file_past_any_command_name(tmp_path, comm):
+    (tmp_path / '42').mkdir()
+    (tmp_path / '42' / 'stat').write_text(stat_line(42, 7, 123456, comm))
+    assert _eviction.process_start(42, str(tmp_path)) == 123456
+    assert _eviction.process_start(43, str(tmp_path)) is None
+    assert _eviction.process_start(None, str(tmp_path)) is None
+
+
+def test_process_start_of_this_process_is_stable_and_its_parent_is_known():
+    assert _eviction.process_start(os.getpid()) == _eviction.process_start(os.getpid()) > 0
+    assert _eviction.remembered({'pid': os.getpid(), 'ppid': os.getppid()})['parent_start'] == \
+        _eviction.process_start(os.getppid())
+
+
+EVICTED = {'pid': 500, 'start': 9000, 'ppid': 400, 'parent_start': 8000}
+RECORD = {'at': 50.0, 'wall': 1700000000, 'evicted': [EVICTED], 'newcomers': [
+    {'pid': 501, 'start': 9100, 'ppid': 400, 'parent_start': 8000}]}
+
+
+@pytest.mark.parametrize('process, reason', [
+    ({'pid': 502, 'start': 9200, 'ppid': 400, 'parent_start': 8000},
+     'respawned by pid 400, which also started pid 500, evicted from this port'),
+    ({'pid': 501, 'start': 9100, 'ppid': 400, 'parent_start': 8000}, 'took the port back after pid 500 was evicted'),
+    # A reused pid is another process.
+    ({'pid': 502, 'start': 9200, 'ppid': 400, 'parent_start': 8500}, None),
+    ({'pid': 501, 'start': 9150, 'ppid': 3, 'parent_start': 1}, None),
+    # PID 1 parents every system service and adopts every orphan: no evidence.
+    ({'pid': 502, 'start': 9200, 'ppid': 1, 'parent_start': 1}, None),
+    # Gone meanwhile, its parent still tells.
+    ({'pid': 502, 'start': None, 'ppid': 400, 'parent_start': 8000},
+     'respawned by pid 400, which also started pid 500, evicted from this port'),
+    ({'pid': 501, 'start': None, 'ppid': 3, 'parent_start': 1}, None),
+    ({'pid': 502, 'start': 9200, 'ppid': 400, 'parent_start': None}, None),
+])
+def test_respawn_reason(process, reason):
+    assert _eviction.respawn_reason(RECORD, process) == reason
+
+
+@pytest.mark.parametrize('record', [None, 'x', [], {'evicted': 'x'}, {'evicted': [1, None]}, {'newcomers': [[]]}])
+def test_a_malformed_record_names_no_respawn(record):
+    assert _eviction.respawn_reason(record, {'pid': 502, 'start': 9200, 'ppid': 400, 'parent_start': 8000}) is None
+
+
+@pytest.mark.parametrize('record, age', [(RECORD, 10.0), ({'at': 70.0}, None), ({'at': 'x'}, None), ({'at': True}, None),
+                                         (None, None)])
+def test_record_age(record, age):
+    assert _eviction.record_age(record, 60.0) == age
+
+
+def test_remember_records_each_port_and_forgets_old_ones():
+    state = {'1/tcp': dict(RECORD, at=0.0), '2/tcp': dict(RECORD, at=3000.0), '3/tcp': {'at': 'bad'}}
+    result = _eviction.remember(state, ['4/tcp', '2/tcp'], 3700.0, [EVICTED], [])
+    assert sorted(result) == ['2/tcp', '4/tcp']
+    assert result['2/tcp']['at'] == result['4/tcp']['at'] == 3700.0
+    assert result['4/tcp']['evicted'] == [EVICTED] and result['4/tcp']['newcomers'] == []
+
+
+def test_the_state_is_written_root_only_and_read_back(tmp_path):
+    path = tmp_path / 'run' / 'evictions.json'
+    assert _eviction.load_state(str(path)) == {}
+    assert _eviction.save_state(str(path), {'8765/tcp': RECORD})
+    assert oct(os.stat(str(path.parent)).st_mode & 0o777) == '0o700'
+    assert oct(os.stat(str(path)).st_mode & 0o777) == '0o600'
+    assert _eviction.load_state(str(path)) == {'8765/tcp': RECORD}
+    assert os.listdir(str(path.parent)) == ['evictions.json']
+
+
+@pytest.mark.parametrize('content', [b'{', b'\xff\xfe', b'[1]', b'"x"', b'[' * 100000, b'{"a": ' * 100000])
+def test_a_corrupt_state_is_forgotten(tmp_path, content):
+    path = tmp_path / 'run' / 'evictions.json'
+    path.parent.mkdir(mode=0o700)
+    path.write_bytes(content)
+    assert _eviction.load_state(str(path)) == {}
+
+
+def test_a_state_that_is_a_link_or_in_an_open_directory_is_not_trusted(tmp_path):
+    path = tmp_path / 'run' / 'evictions.json'
+    assert _eviction.save_state(str(path), {'8765/tcp': RECORD})
+    planted = tmp_path / 'planted.json'
+    planted.write_text('{"8765/tcp": {}}')
+    os.unlink(str(path))
+    os.symlink(str(planted), str(path))
+    assert _eviction.load_state(str(path)) == {}
+    # Writing replaces the link itself, never the file it points to.
+    assert _eviction.save_state(str(path), {'1/tcp': RECORD})
+    assert planted.read_text() == '{"8765/tcp": {}}' and not os.path.islink(str(path))
+    os.chmod(str(path.parent), 0o777)
+    assert _eviction.load_state(str(path)) == {}
+    assert not _eviction.save_state(str(path), {})
+
+
+def test_a_directory_that_cannot_be_made_leaves_no_state_and_no_error(tmp_path):
+    (tmp_path / 'file').write_text('')
+    assert not _eviction.save_state(str(tmp_path / 'file' / 'evictions.json'), {})
+    assert _eviction.load_state(str(tmp_path / 'file' / 'evictions.json')) == {}
+
+
+LOOP_SQUATTER = textwrap.dedent('''
+    import socket, sys, time
+    sock = socket.socket()
+    sock.bind(('127.0.0.1', int(sys.argv[1])))
+    sock.listen()
+    time.sleep(60)
+''')
+
+
+def free_port():
+    probe = socket.socket()
+    probe.bind(('127.0.0.1', 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
+
+
+def wait_until_held(port, timeout=10):
+    limit = time.monotonic() + timeout
+    while port_is_free(port):
+        assert time.monotonic() < limit, 'nothing took port %d' % port
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def respawn_loop(tmp_path):
+    """A shell loop that starts a squatter on the port again as soon as it ends, with an optional pause."""
+    loops = []
+
+    def start(port, pause=0):
+        script = tmp_path / 'squatter.py'
+        script.write_text(LOOP_SQUATTER)
+        loop = subprocess.Popen(['/bin/sh', '-c', 'while :; do "$0" "$1" "$2"; sleep "$3"; done', sys.executable,
+                                 str(script), str(port), str(pause)], start_new_session=True)
+        loops.append(loop)
+        wait_until_held(port)
+        return loop
+
+    yield start
+    for loop in loops:
+        os.killpg(loop.pid, signal.SIGKILL)
+        loop.wait()
+
+
+def test_a_shell_loop_that_rebinds_at_once_is_named_as_retaken_and_left_alone(tmp_path, systemd, respawn_loop):
+    port = free_port()
+    loop = respawn_loop(port)
+    code, lines, elapsed = run_helper(tmp_path, port)
+    assert code == _eviction.EXIT_RETAKEN
+    assert [line.split(' ')[0] for line in lines] == ['evicting', 'evicted', 'retaken', 'the']
+    evicted_pid = int(lines[1].split(' pid=')[1].split(' ')[0])
+    retaken = lines[2]
+    assert retaken.startswith('retaken port=%d/tcp pid=' % port)
+    assert ' parent=%d ' % loop.pid in retaken and 'parent_cmdline="/bin/sh -c while' in retaken
+    assert 'squatter.py %d' % port in retaken and ' pid=%d ' % evicted_pid not in retaken
+    assert lines[3] == 'the ports of owner.service were retaken right after the eviction; not starting it'
+    assert loop.poll() is None and elapsed < _eviction.SETTLE_SEC + 1.5
+    # The next start within a minute names the respawn again and kills nobody.
+    before = [holder['pid'] for holder in _eviction.read_holders([(port, 'tcp', None)])]
+    code, lines, dummy = run_helper(tmp_path, port)
+    assert code == _eviction.EXIT_RETAKEN
+    assert lines[0].startswith('retaken port=%d/tcp pid=%d ' % (port, before[0]))
+    assert 'took the port back after pid %d was evicted' % evicted_pid in lines[0]
+    assert 'not evicted again within 60 s' in lines[0]
+    assert lines[-1].startswith('not starting owner.service: its port was retaken by a respawn')
+    assert lines[-1].endswith('nothing was killed')
+    assert [holder['pid'] for holder in _eviction.read_holders([(port, 'tcp', None)])] == before
+
+
+def test_a_loop_with_a_pause_is_named_on_the_next_start(tmp_path, systemd, respawn_loop):
+    port = free_port()
+    loop = respawn_loop(port, pause=1)
+    code, lines, dummy = run_helper(tmp_path, port)
+    assert code == _eviction.EXIT_FREE
+    assert lines[-1].startswith('evicted ')
+    wait_until_held(port)
+    code, lines, dummy = run_helper(tmp_path, port)
+    assert code == _eviction.EXIT_RETAKEN
+    assert lines[0].startswith('retaken port=%d/tcp ' % port)
+    assert 'respawned by pid %d, which also started pid ' % loop.pid in lines[0]
+    assert not port_is_free(port)
+
+
+def test_a_respawn_after_the_memory_is_evicted_again_and_still_named(tmp_path, systemd, squatter):
+    first, port = squatter()
+    assert run_helper(tmp_path, port)[0] == _eviction.EXIT_FREE
+    state = _eviction.load_state(_eviction.STATE_PATH)
+    # Long ago: the same parent (this test) starts another squatter on the port.
+    state['%d/tcp' % port]['at'] -= _eviction.RESPAWN_MEMORY_SEC + 1
+    assert _eviction.save_state(_eviction.STATE_PATH, state)
+    second = subprocess.Popen([sys.executable, '-c', LOOP_SQUATTER, str(port)])
+    try:
+        wait_until_held(port)
+        code, lines, dummy = run_helper(tmp_path, port)
+        assert code == _eviction.EXIT_FREE
+        assert lines[0].startswith('retaken port=%d/tcp pid=%d ' % (port, second.pid))
+        assert 'respawned by pid %d, which also started pid %d, evicted from this port' % (os.getpid(), first.pid) \
+            in lines[0]
+        assert 'ago; evicting it again' in lines[0]
+        assert lines[-1].startswith('evicted port=%d/tcp pid=%d ' % (port, second.pid))
+        assert second.wait(5) == -signal.SIGTERM
+    finally:
+        if second.poll() is None:
+            second.kill()
+        second.wait()
+
+
+def test_a_leftover_of_the_unit_itself_is_marked_so_it_is_never_taken_for_a_respawn():
+    # Its processes share a parent from one start to the next; cleaning them up is no kill loop.
+    found = judge()
+    result = _eviction.plan_eviction([holder(600, unit='sms-webhook.service'), holder(700, inode=101)],
+                                     found.entries, 'sms-webhook.service', found)
+    assert [(item['holder']['pid'], item.get('leftover', False)) for item in result['evict']] == [(600, True), (700, False)]
+
+
+def test_an_unexpected_error_lets_the_start_go_on_with_a_warning(monkeypatch, capsys):
+    def broken(options, journal, proc='/proc'):
+        raise KeyError('boom\nsecond line')
+
+    monkeypatch.setattr(_eviction, 'run', broken)
+    monkeypatch.setenv('JOURNAL_STREAM', '8:1')
+    assert _eviction.main(['owner.service', '1/tcp']) == _eviction.EXIT_FREE
+    err = capsys.readouterr().err
+    assert err.startswith('<4>collision-guard-evict: failed unexpectedly ("KeyError: \'boom\\\\nsecond line\'" at ')
+    assert err.count('\n') == 1 and 'the start goes on without freeing the port' in err
+
+
+@pytest.mark.parametrize('content', [b'{', b'\xff\xfe\x00', b'[' * 100000, b'{"registry": 5}', b''])
+def test_a_corrupt_registry_blocks_no_free_port_and_kills_nothing_on_a_held_one(tmp_path, squatter, systemd, content):
+    registry = tmp_path / 'registry.json'
+    registry.write_bytes(content)
+    journal = Journal(_eviction.JOURNAL_IDENTIFIER, io.StringIO(), {})
+    args = _eviction.parse_arguments(['--registry', str(registry), 'owner.service', '%d/tcp' % free_port()])
+    assert _eviction.run(args, journal) == _eviction.EXIT_FREE and journal.lines == []
+    process, port = squatter()
+    args = _eviction.parse_arguments(['--registry', str(registry), 'owner.service', '%d/tcp' % port])
+    assert _eviction.run(args, journal) == _eviction.EXIT_REFUSED
+    assert process.poll() is None
+    assert len(journal.lines) == 1 and str(registry) in journal.lines[0]
+    assert journal.lines[0].endswith('; pid %d holds a port of owner.service, and nothing is evicted' % process.pid)
+
+
+def test_a_receipt_quotes_any_value_that_could_end_the_line_or_fake_a_key():
+    line = _eviction.receipt('retaken', '1/tcp', holder(5), parent=7, parent_cmdline='sh\nretaken pid=1',
+                             quoted='a"b', plain='x.service')
+    assert '\n' not in line
+    assert 'parent=7 parent_cmdline="sh\\nretaken pid=1" plain=x.service quoted="a\\"b"' in line
