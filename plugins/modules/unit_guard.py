@@ -60,6 +60,12 @@ options:
         processes that listen on the port, and writes a receipt to the unit's journal. It never kills
         PID 1, the holder of a C(.socket) unit, another registered service or a process in another
         network namespace; it fails the start with a message instead.
+      - A port taken back right after its eviction, by a supervisor or a loop that respawns the squatter,
+        fails the start with exit code 4 and a C(retaken) receipt naming the new holder and its parent.
+        A respawn of what it evicted less than a minute before is named again and not killed again.
+      - The helper runs under a fixed C(/bin/sh) script. When the helper, one of its module files or
+        O(eviction.helper_python) is missing, or the helper fails unexpectedly, the start goes on as it
+        would without the drop-in, with a warning in the unit's journal that names what is missing.
       - V(fuser) runs C(fuser --kill --namespace PROTOCOL PORT) as root, which sends SIGKILL to every
         process using the port, connected clients included, and leaves no receipt. It needs the C(psmisc) package.
       - V(none) writes no C(port-cleanup.conf), and removes one this collection wrote.
