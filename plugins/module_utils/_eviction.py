@@ -80,7 +80,8 @@ ORPHAN_SOCKET_SEC = 1.0
 # A closing connection (TIME-WAIT and the like) is nobody's, and never retaken.
 _HELD_STATES = ('LISTEN', 'UNCONN')
 
-# What the helper remembers of its evictions across starts, per port. A holder
+# What the helper remembers of its evictions across starts, per port (a fixed
+# path, never an argument: the file is replaced as root). A holder
 # respawned by the parent of a process evicted from the port less than
 # RESPAWN_MEMORY_SEC ago is named as retaken and not killed again: killing a
 # respawning loop at every retry of the start would only feed it.
@@ -546,7 +547,6 @@ ExecStartPre, of the service and of the socket units that trigger it. Installed 
   --grace-sec S     seconds between SIGTERM and SIGKILL (default 2)
   --timeout-sec S   the most this helper ever takes (default 10)
   --registry PATH   the registry file (default /etc/collision-guard/registry.json)
-  --state PATH      where evictions are remembered (default /run/collision-guard/evictions.json)
   --dry-run         say what would be done, and do nothing
 
 Exit codes: 0 the ports are free, 1 refused (nothing was killed), 2 bad arguments,
@@ -557,7 +557,7 @@ named, and not killed again).
 Run by hand on a running service, it counts the service's own processes as the owner.
 """
 _VALUE_OPTIONS = {'--grace-sec': 'grace_sec', '--timeout-sec': 'timeout_sec', '--registry': 'registry',
-                  '--starting': 'starting', '--state': 'state'}
+                  '--starting': 'starting'}
 
 
 def parse_arguments(argv):
@@ -566,7 +566,7 @@ def parse_arguments(argv):
     Hand-written because argparse alone adds about 15 ms to every start.
     """
     options = {'grace_sec': DEFAULT_GRACE_SEC, 'timeout_sec': DEFAULT_TIMEOUT_SEC, 'registry': REGISTRY_PATH,
-               'state': STATE_PATH, 'starting': None, 'dry_run': False, 'help': False}
+               'starting': None, 'dry_run': False, 'help': False}
     positional = []
     remaining = list(argv)
     while remaining:
@@ -662,7 +662,7 @@ def run(options, journal, proc='/proc'):
         return EXIT_FREE
     # Pinned before anything is signalled: an evicted process's parent is only known while it lives.
     pinned = [(item, remembered(item['holder'], proc)) for item in plan['evict']]
-    state = load_state(options['state'])
+    state = load_state(STATE_PATH)
     now = time.monotonic()
     respawns = []
     for item, process in pinned:
@@ -691,7 +691,7 @@ def run(options, journal, proc='/proc'):
     left = carry_out(plan, starting, options['grace_sec'], deadline, journal, proc)
     # A respawned squatter can take the port right back; say so, never loop.
     newcomers = retaken(targets, plan, judge, entries, deadline, proc)
-    save_state(options['state'], remember(
+    save_state(STATE_PATH, remember(
         state, sorted(set(item['port'] for item in plan['evict'])), time.monotonic(),
         [process for dummy_item, process in pinned],
         [remembered(holder, proc) for holder, dummy_label in newcomers if holder['pid']]))

@@ -940,9 +940,8 @@ def test_bad_values_change_nothing(argv, message):
 def test_parse_arguments():
     argv = ['--grace-sec=0.5', '--dry-run', '--registry', '/r.json', 'a.service', '1/tcp', '127.0.0.2:2/udp']
     assert _eviction.parse_arguments(argv) == {
-        'grace_sec': 0.5, 'timeout_sec': 10.0, 'registry': '/r.json', 'state': _eviction.STATE_PATH, 'starting': None,
-        'dry_run': True, 'help': False, 'unit': 'a.service', 'ports': ['1/tcp', '127.0.0.2:2/udp']}
-    assert _eviction.parse_arguments(['--state=/s.json', 'a.service', '1/tcp'])['state'] == '/s.json'
+        'grace_sec': 0.5, 'timeout_sec': 10.0, 'registry': '/r.json', 'starting': None, 'dry_run': True,
+        'help': False, 'unit': 'a.service', 'ports': ['1/tcp', '127.0.0.2:2/udp']}
     assert _eviction.parse_arguments(['--help'])['help'] is True
 
 
@@ -959,6 +958,8 @@ def test_parse_arguments_reads_the_unit_starting(argv):
     (['--kill-all', 'a.service', '1/tcp'], "unknown option '--kill-all'"),
     (['a.service', '1/tcp', '--registry'], '--registry needs a value'),
     (['a.service', '1/tcp', '--starting'], '--starting needs a value'),
+    # The memory of evictions is replaced as root: never at a path given on the command line.
+    (['--state', '/etc/shadow', 'a.service', '1/tcp'], "unknown option '--state'"),
 ])
 def test_parse_arguments_refuses(argv, message):
     with pytest.raises(CollisionGuardError, match=message):
@@ -990,10 +991,11 @@ def run_as_command(tmp_path, port, systemctl):
     (bin_dir / 'systemctl').write_text(systemctl)
     os.chmod(str(bin_dir / 'systemctl'), 0o755)
     environment = dict(os.environ, JOURNAL_STREAM='8:1', PATH='%s:%s' % (bin_dir, os.environ.get('PATH', '')))
+    # The memory of evictions is a fixed path on a host; this test's own, here.
     return subprocess.run(
         [sys.executable, '-c', 'import sys; from ansible_collections.qwf.collision_guard.plugins.module_utils '
-                               'import _eviction; sys.exit(_eviction.main())',
-         '--registry', registry, '--state', str(tmp_path / 'state' / 'evictions.json'), 'owner.service', '%d/tcp' % port],
+                               'import _eviction; _eviction.STATE_PATH = sys.argv.pop(1); sys.exit(_eviction.main())',
+         str(tmp_path / 'state' / 'evictions.json'), '--registry', registry, 'owner.service', '%d/tcp' % port],
         stderr=subprocess.PIPE, universal_newlines=True, env=environment, check=False, timeout=30)
 
 
