@@ -1042,7 +1042,7 @@ class FakeClock(object):
         self.now += seconds
 
 
-def watch(reads, settle_sec=0.5, deadline=200.0, evicted_pid=4242):
+def watch(reads, settle_sec=_eviction.SETTLE_SEC, deadline=200.0, evicted_pid=4242):
     """``retaken`` on a host whose holders are ``reads[i]`` at the i-th read (the last one from then on)."""
     clock = FakeClock()
     seen = []
@@ -1073,7 +1073,7 @@ def test_a_respawn_after_the_evictions_last_read_is_caught_and_ends_the_watch():
 def test_a_port_that_stays_free_is_watched_for_the_settle_window_only():
     found, seen, elapsed = watch([[]])
     assert found == []
-    assert elapsed == pytest.approx(0.5, abs=0.021)
+    assert elapsed == pytest.approx(_eviction.SETTLE_SEC, abs=0.021)
 
 
 def test_the_watch_never_outlasts_the_deadline():
@@ -1092,12 +1092,12 @@ def test_a_socket_left_without_a_process_is_waited_for_then_reported():
     assert elapsed == pytest.approx(_eviction.ORPHAN_SOCKET_SEC, abs=0.021)
     # ... and when it goes away in time, nobody took the port.
     found, seen, elapsed = watch([[orphan], [orphan], []])
-    assert found == [] and elapsed == pytest.approx(0.5, abs=0.021)
+    assert found == [] and elapsed == pytest.approx(_eviction.SETTLE_SEC, abs=0.021)
 
 
 def test_a_closing_connection_on_the_port_is_nobodys_and_never_retaken():
     found, seen, elapsed = watch([[holder(None, unit=None, state='TIME-WAIT')]])
-    assert found == [] and elapsed == pytest.approx(0.5, abs=0.021)
+    assert found == [] and elapsed == pytest.approx(_eviction.SETTLE_SEC, abs=0.021)
 
 
 def stat_line(pid, ppid, start, comm='python3'):
