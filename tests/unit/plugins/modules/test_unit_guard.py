@@ -115,7 +115,7 @@ def run_module(monkeypatch, capsys, tmp_path_factory):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda self, argv, *args, **kwargs: systemd(argv))
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda self, name, required=False: '/usr/bin/' + name)
 
-    def read_listeners(port=None, protocol=None, include_non_listening=False, proc='/proc', targets=None):
+    def read_listeners(port=None, protocol=None, include_non_listening=False, proc='/proc', targets=None, bound_ports=()):
         run.targets.append(targets)
         # Copies: the survey names the socket units of PID 1's sockets in place.
         return [copy.deepcopy(item) for item in run.listeners
