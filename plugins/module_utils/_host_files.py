@@ -105,12 +105,12 @@ def open_directory(path):
             try:
                 entry = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except OSError as error:
-                raise CollisionGuardError('%s: cannot look at %s: %s' % (path, shown, os.strerror(error.errno)))
+                raise CollisionGuardError('cannot look at %s: %s%s' % (shown, os.strerror(error.errno), _on_the_way(path, shown)))
             if stat.S_ISLNK(entry.st_mode):
                 if directory_is_shared(os.fstat(fd)):
                     raise CollisionGuardError(
-                        '%s: %s is a symbolic link in a directory that another account can write; '
-                        'root does not follow it' % (path, shown))
+                        '%s is a symbolic link in a directory that another account can write; root does not follow it%s'
+                        % (shown, _on_the_way(path, shown)))
                 links += 1
                 if links > MAX_LINKS:
                     raise CollisionGuardError('%s: more than %d symbolic links' % (path, MAX_LINKS))
@@ -121,16 +121,20 @@ def open_directory(path):
                 pending[0:0] = [part for part in target.split('/') if part]
                 continue
             if not stat.S_ISDIR(entry.st_mode):
-                raise CollisionGuardError('%s: %s is %s, not a directory' % (path, shown, kind_of(entry.st_mode)))
+                raise CollisionGuardError('%s is %s, not a directory%s' % (shown, kind_of(entry.st_mode), _on_the_way(path, shown)))
             try:
                 fd = _replace_fd(fd, os.open(name, _DIRECTORY_FLAGS | os.O_NOFOLLOW, dir_fd=fd))
             except OSError as error:
-                raise CollisionGuardError('%s: %s changed while it was opened: %s' % (path, shown, os.strerror(error.errno)))
+                raise CollisionGuardError('%s changed while it was opened: %s%s' % (shown, os.strerror(error.errno), _on_the_way(path, shown)))
             walked.append(name)
     except BaseException:
         os.close(fd)
         raise
     return fd
+
+
+def _on_the_way(path, shown):
+    return '' if shown == path.rstrip('/') else ' (on the way to %s)' % path
 
 
 def _replace_fd(old, new):

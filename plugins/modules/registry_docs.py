@@ -22,9 +22,9 @@ description:
   - A file is rewritten only when its content changes. The new content goes into a temp file in a directory
     only root can enter, made inside the file's directory; it gets the old file's mode and owner (by its file
     descriptor), then replaces the file in one rename, which replaces a link planted meanwhile without following it.
-  - Refused, with a warning naming the path and what it is, and left untouched: a path that is a symbolic link,
-    or not a regular file, or a file with other hard links; a path whose directory is reached through a
-    symbolic link in a directory another account can write; a missing file whose directory does not exist.
+  - A path is refused, with a warning naming it and what it is, and left untouched, when it is a symbolic link,
+    not a regular file, or a file with other hard links, when its directory is reached through a symbolic link
+    in a directory another account can write, or when it is missing and so is its directory.
     The other files are still handled, and the task does not fail. RV(refused) lists them.
   - A missing file is created with mode C(0644), owned by root, when O(state=present).
 author:
