@@ -73,7 +73,8 @@ def plain(value):
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, str):
-        return str.__str__(value) if type(value) is not str else value
+        # A str subclass (a tagged template string) becomes a plain str.
+        return str.__str__(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):

@@ -98,9 +98,9 @@ def type_case_problem(name):
     suffix = name.rsplit('.', 1)[1] if '.' in name else ''
     if suffix in UNIT_TYPES or suffix.lower() not in UNIT_TYPES:
         return None
+    read_as = name + '.service'
     return ('ends in ".%s", but systemd\'s unit types are lowercase: it would read this as %r; write %r, '
-            'or %r for a unit of that name' % (suffix, name + '.service', name[:-len(suffix)] + suffix.lower(),
-                                                name + '.service'))
+            'or %r for a unit of that name' % (suffix, read_as, name[:-len(suffix)] + suffix.lower(), read_as))
 
 
 def glob_matches(pattern, name):

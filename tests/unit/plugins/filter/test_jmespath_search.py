@@ -80,7 +80,7 @@ def test_functions_work_on_ansible_2_19_lazy_values(expression, expected):
 @needs_lazy_values
 def test_tagged_strings_and_numbers_are_plain_to_jmespath():
     tagged = trust_as_template('sms-webhook.service')
-    assert type(tagged) is not str
+    assert tagged.__class__ is not str
     assert jmespath_search([{'service': tagged}], 'length([0].service)') == 19
     assert jmespath_search({'a': [1, 2.5, True, None]}, 'max(a[:2])') == 2.5
 

@@ -84,8 +84,8 @@ CONTROL = ''.join(chr(code) for code in list(range(0x20)) + list(range(0x7f, 0xa
     '\u061c\u200e\u200f\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ud800\udfff\ufeff\u200b')
 ODD = ' /;$`\'"|&<>()[]{}%#!~^+=,é\u2603\U0001f600'
 NAME_CHARS = string.ascii_letters + string.digits + ':-_.\\@'
-SUFFIXES = [''] + ['.' + kind for kind in UNIT_TYPES] + ['.SERVICE', '.Service', '.Socket', '.sERVICE', '.services',
-                                                          '.', '.d', '.conf']
+SUFFIXES = ([''] + ['.' + kind for kind in UNIT_TYPES]
+            + ['.SERVICE', '.Service', '.Socket', '.sERVICE', '.services', '.', '.d', '.conf'])
 
 # Built by map: hypothesis writes its strategies' arguments, and Python refuses to write an int of 5000 digits.
 huge_ints = st.tuples(st.integers(min_value=0, max_value=6000), st.sampled_from([-1, 0, 1])).map(
@@ -137,9 +137,10 @@ def maybe(strategy):
     return st.one_of(strategy, strategy, strategy, junk)
 
 
-hashable_keys = st.one_of(st.sampled_from(['proto', 'Port', 'note', ' port', 'port ']), st.text(max_size=8), st.integers(),
-                         huge_ints, st.none(), st.booleans(), st.floats(), st.binary(max_size=3),
-                         st.tuples(st.integers()), st.frozensets(st.integers(), max_size=2))
+hashable_keys = st.one_of(
+    st.sampled_from(['proto', 'Port', 'note', ' port', 'port ']), st.text(max_size=8), st.integers(),
+    huge_ints, st.none(), st.booleans(), st.floats(), st.binary(max_size=3),
+    st.tuples(st.integers()), st.frozensets(st.integers(), max_size=2))
 entries = st.tuples(st.fixed_dictionaries({}, optional={
     'port': maybe(ports),
     'service': maybe(unit_names),
@@ -181,7 +182,7 @@ def check_accepted(entries_found):
     """Every accepted entry is one the hosts can use as it is."""
     for entry in entries_found:
         assert sorted(entry) == sorted(ENTRY_KEYS)
-        assert type(entry['port']) is int and 1 <= entry['port'] <= 65535
+        assert isinstance(entry['port'], int) and not isinstance(entry['port'], bool) and 1 <= entry['port'] <= 65535
         assert entry['protocol'] in PROTOCOLS
         assert entry['restart'] in ('',) + RESTART_VALUES
         assert entry['address'] is None or str(ipaddress.ip_address(entry['address'])) == entry['address'] or (
