@@ -138,14 +138,14 @@ def _refusal(holder, reason, entry):
     return {'holder': holder, 'reason': reason, 'port': entry_label(entry)}
 
 
-def _how_to_evict(holder, view):
-    """('signal' | 'stop-unit', reason) for an unregistered holder."""
+def _how_to_evict(holder, view, reason):
+    """('signal' | 'stop-unit', reason) for an unregistered holder; ``reason`` is the judgement's."""
     unit = holder.get('unit')
     if unit and not holder.get('user_manager') and unit.endswith('.service') \
             and view.get(unit, 'MainPID') == str(holder['pid']) and view.get(unit, 'Restart', 'no') not in ('', 'no'):
         # Killing a supervised main process only makes systemd start it again.
         return 'stop-unit', '%s would restart it (Restart=%s)' % (unit, view.get(unit, 'Restart'))
-    return 'signal', 'not registered for this port'
+    return 'signal', reason
 
 
 # When a socket collides with several entries (one port on several addresses),
@@ -204,7 +204,7 @@ def plan_eviction(listeners, entries, starting, judge):
             elif verdict == OWNER:
                 plan['keep'].append({'holder': holder, 'reason': reason, 'port': entry_label(entry)})
             else:
-                how, why = _how_to_evict(holder, view)
+                how, why = _how_to_evict(holder, view, reason)
                 plan['evict'].append({'holder': holder, 'how': how, 'reason': why, 'port': entry_label(entry)})
     seen = set()
     evict = []

@@ -370,6 +370,8 @@ def test_a_user_unit_named_like_the_registered_unit_is_a_squatter():
     assert result['keep'] == []
     line = _eviction.receipt('evicting', result['evict'][0]['port'], squatter, signal='SIGTERM')
     assert line.startswith('evicting port=9100/tcp pid=4242 user=alice unit=user@1000.service/billing-worker.service ')
+    # The receipt gives the judgement's reason: a user's unit, whatever name it wears.
+    assert result['evict'][0]['reason'].startswith('a unit of ') and 'is not a system unit' in result['evict'][0]['reason']
 
 
 def test_a_user_unit_is_a_squatter_when_run_by_hand_on_the_active_unit_too():
