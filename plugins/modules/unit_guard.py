@@ -57,9 +57,10 @@ options:
       - How the drop-in frees a port.
       - V(evict) runs the eviction helper that the P(qwf.collision_guard.harden#role) role installs,
         as root (the C(+) prefix). It sends SIGTERM, then SIGKILL after O(eviction.grace_sec), only to
-        processes that listen on the port, and writes a receipt to the unit's journal. It never kills
-        PID 1, the holder of a C(.socket) unit, another registered service or a process in another
-        network namespace; it fails the start with a message instead.
+        processes that hold the port (listening, or bound or connected there without SO_REUSEADDR),
+        and writes a receipt to the unit's journal. It never kills PID 1, the holder of a C(.socket)
+        unit, another registered service or a socket in another network namespace; it fails the start
+        with a message instead.
       - A port taken back right after its eviction, by a supervisor or a loop that respawns the squatter,
         fails the start with exit code 4 and a C(retaken) receipt naming the new holder and its parent.
         A respawn of what it evicted less than a minute before is named again and not killed again.
