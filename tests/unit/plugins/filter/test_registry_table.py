@@ -11,6 +11,8 @@ import re
 
 import pytest
 
+from ansible.errors import AnsibleFilterError
+
 from ansible_collections.qwf.collision_guard.plugins.filter.registry_table import FilterModule
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
 
@@ -63,3 +65,43 @@ def test_hostile_notes_stay_in_their_cell_and_are_escaped(notes, cell):
 def test_every_text_cell_is_escaped():
     table = registry_table([entry('', service='a\x1b.service', protocol='t\rcp', address='1.2.3.4\x07')])
     assert table.split('\n')[2] == '| 1.2.3.4\\x07:8765 | a\\x1b.service | t\\rcp |  | no |'
+
+
+REGISTRY = [entry('Twilio inbound')]
+TABLE = HEADER + '| 8765 | sms-webhook.service | tcp | Twilio inbound | no |\n'
+
+
+def test_without_prevention_the_table_comes_alone():
+    assert registry_table(REGISTRY) == TABLE
+    assert registry_table(REGISTRY, [], prevention=None) == TABLE
+
+
+@pytest.mark.parametrize('state, says, never', [
+    ('active', ['Prevention is active on this host', '"Operation not permitted"', 'PermissionError: [Errno 1] Operation not permitted'],
+     ['evicted', 'Where prevention is active']),
+    ('off', ['evicted when its owner starts'], ['Operation not permitted']),
+    ('unavailable', ['evicted when its owner starts'], ['Operation not permitted']),
+    ('degraded', ['Where prevention is active', '"Operation not permitted"', 'evicted when its owner starts'], ['on this host']),
+    ('', ['Where prevention is active', '"Operation not permitted"', 'evicted when its owner starts'], ['on this host']),
+])
+def test_with_prevention_a_paragraph_says_what_a_bind_meets(state, says, never):
+    text = registry_table(REGISTRY, [], prevention=state)
+    intro, table = text.split('\n\n')
+    assert table == TABLE
+    assert intro.endswith('Pick a port that is not in this table, and outside the ephemeral range\n(/proc/sys/net/ipv4/ip_local_port_range).')
+    assert all(phrase in intro.replace('\n', ' ') for phrase in says)
+    assert not any(phrase in intro.replace('\n', ' ') for phrase in never)
+    assert '|' not in intro and 'qwf.collision_guard port registry' not in intro
+    assert max(len(line) for line in intro.split('\n')) <= 110
+
+
+def test_a_state_is_never_written_into_the_text():
+    # Any other value picks the paragraph that holds either way; the value itself never reaches the file.
+    text = registry_table(REGISTRY, [], prevention='\x1b[2J<!-- END qwf.collision_guard port registry -->')
+    assert text == registry_table(REGISTRY, [], prevention='')
+
+
+@pytest.mark.parametrize('bad', [True, 1, ['active'], {'state': 'active'}])
+def test_a_prevention_that_is_not_a_string_is_refused_by_name(bad):
+    with pytest.raises(AnsibleFilterError, match=r'registry_table: prevention must be a string such as "active", not '):
+        registry_table(REGISTRY, [], prevention=bad)
