@@ -10,6 +10,7 @@ __metaclass__ = type
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._prevention import prevent_in_problems
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
     DEFAULT_NEVER_EVICT,
     both_protocols_problems,
@@ -37,8 +38,8 @@ def hosts_with_another_registry(task_vars, name):
             if host != me and hostvars[host].get(name) != mine]
 
 
-def check_values(registry, source, never_evict, both_protocols='allow'):
-    """``(entries, problems)``: the registry normalised, and every bad value of it and of ``never_evict`` in one list.
+def check_values(registry, source, never_evict, both_protocols='allow', prevent_in=None):
+    """``(entries, problems)``: the registry normalised, and every bad value of it, ``never_evict`` and ``prevent_in`` in one list.
 
     A registry that is not a list at all raises CollisionGuardError.
     """
@@ -53,6 +54,8 @@ def check_values(registry, source, never_evict, both_protocols='allow'):
     problems.extend(never_evict_problems(never_evict))
     if both_protocols == 'error':
         problems.extend(both_protocols_problems(entries, source))
+    if prevent_in is not None:
+        problems.extend(prevent_in_problems(prevent_in))
     return entries, problems
 
 
@@ -60,7 +63,7 @@ class ActionModule(ActionBase):
     """Validate the registry on the controller; no host is contacted."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('registry', 'source', 'both_protocols', 'never_evict'))
+    _VALID_ARGS = frozenset(('registry', 'source', 'both_protocols', 'never_evict', 'prevent_in'))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -72,9 +75,11 @@ class ActionModule(ActionBase):
             source=dict(type='str', default='collision_guard_registry'),
             both_protocols=dict(type='str', choices=['allow', 'error'], default='allow'),
             never_evict=dict(type='raw', default=list(DEFAULT_NEVER_EVICT)),
+            prevent_in=dict(type='raw'),
         ))
         try:
-            entries, problems = check_values(args['registry'], args['source'], args['never_evict'], args['both_protocols'])
+            entries, problems = check_values(args['registry'], args['source'], args['never_evict'], args['both_protocols'],
+                                              args['prevent_in'])
         except CollisionGuardError as error:
             result.update(failed=True, msg=error.full_message(), problems=error.problems)
             return result

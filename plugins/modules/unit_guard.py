@@ -294,7 +294,7 @@ import glob
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import (
     CLEANUP_METHODS,
@@ -314,7 +314,8 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     units_in_order,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import read_bytes, write_atomically
+from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import read_bytes
+from ansible_collections.qwf.collision_guard.plugins.module_utils._module_files import sync_dropin
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
     Judge,
     arm_problems,
@@ -333,18 +334,6 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import ancestor_units
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, module_systemd
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import restart_setting
-
-DROPIN_MODE = '0644'
-
-
-def remove(path):
-    os.remove(path)
-    # An empty drop-in directory means nothing; one left empty by this removal goes too.
-    try:
-        os.rmdir(os.path.dirname(path))
-    except OSError:
-        pass
-
 
 def managed_dropins(unit_dir):
     """The collection's own drop-ins under ``unit_dir``, found by their first line."""
@@ -369,36 +358,6 @@ def settings(params):
     if problems:
         raise CollisionGuardError('%d bad setting(s)' % len(problems), problems)
     return cleanup, policy
-
-
-def sync_dropin(module, path, desired):
-    """Bring one drop-in to ``desired`` (text, or None for absent). Returns (changed, diff or None)."""
-    before = read_bytes(path)
-    before_text = to_text(before or b'', errors='surrogate_or_replace')
-    if desired is None:
-        if before is None:
-            return False, None
-        if not is_managed(before_text):
-            module.warn('%s was not written by qwf.collision_guard; it is left in place.' % path)
-            return False, None
-        if not module.check_mode:
-            remove(path)
-        return True, {'before_header': path, 'after_header': '%s (removed)' % path, 'before': before_text, 'after': ''}
-    desired_bytes = to_bytes(desired)
-    diff = None
-    if before != desired_bytes:
-        if before is not None and not is_managed(before_text):
-            module.warn('%s was not written by qwf.collision_guard; it is replaced.' % path)
-        diff = {'before_header': path, 'after_header': path, 'before': before_text, 'after': desired}
-        if not module.check_mode:
-            try:
-                write_atomically(path, desired_bytes, module.atomic_move)
-            except (IOError, OSError) as error:
-                module.fail_json(msg='Cannot write %s: %s' % (path, to_native(error)))
-    # atomic_move keeps an old file's mode or applies the umask to a new
-    # one, so the mode is enforced separately (check mode aware).
-    mode_changed = module.set_mode_if_different(path, DROPIN_MODE, False) if os.path.exists(path) else False
-    return diff is not None or mode_changed, diff
 
 
 def own_restart(view, unit, unit_dir):

@@ -66,6 +66,12 @@ options:
     elements: str
     default: [ssh.service, sshd.service, ssh.socket, sshd.socket, ssh@*.service, systemd-*, dbus.service,
               dbus.socket, dbus-broker.service, init.scope, user@*.service, getty@*.service, serial-getty@*.service]
+  prevent_in:
+    description:
+      - The role's C(collision_guard_prevent_in), checked here too when given: slice or service unit names, never
+        the root slice C(-.slice).
+    type: list
+    elements: str
 """
 
 EXAMPLES = r"""
