@@ -78,8 +78,8 @@ class ActionModule(ActionBase):
             prevent_in=dict(type='raw'),
         ))
         try:
-            entries, problems = check_values(args['registry'], args['source'], args['never_evict'], args['both_protocols'],
-                                              args['prevent_in'])
+            entries, problems = check_values(args['registry'], args['source'], args['never_evict'],
+                                             args['both_protocols'], args['prevent_in'])
         except CollisionGuardError as error:
             result.update(failed=True, msg=error.full_message(), problems=error.problems)
             return result

@@ -335,6 +335,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets impor
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, module_systemd
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import restart_setting
 
+
 def managed_dropins(unit_dir):
     """The collection's own drop-ins under ``unit_dir``, found by their first line."""
     found = []

@@ -68,7 +68,7 @@ options:
               dbus.socket, dbus-broker.service, init.scope, user@*.service, getty@*.service, serial-getty@*.service]
   prevent_in:
     description:
-      - The role's C(collision_guard_prevent_in), checked here too when given: slice or service unit names, never
+      - The role's C(collision_guard_prevent_in), checked here too when given. Slice or service unit names, never
         the root slice C(-.slice).
     type: list
     elements: str
