@@ -16,6 +16,10 @@ alert command with the conflicts as JSON on its stdin.
 
 It also says whether the guard itself can run on this host: the programs and
 files the collection's ``port-cleanup.conf`` drop-ins run (``guard_problems``).
+
+And whether prevention still holds: where harden armed ``SocketBindDeny=`` on
+slices (its record in ``monitor.json``), a probe bind from each slice must be
+refused, and a registered port held from inside an armed unit is a bypass.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,14 +27,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ast
+import errno
 import glob
 import json
 import os
+import re
 import shlex
 import sys
 import time
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils import _journal
+from ansible_collections.qwf.collision_guard.plugins.module_utils import _journal, _prevention
 from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import endpoint
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import (
     DEFAULT_UNIT_DIR, HELPER_NAME, PORT_CLEANUP_NAME, is_managed)
@@ -38,7 +44,10 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import
 from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import write_atomically
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import CRITICAL, OK, WARNING, gather_findings
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import REGISTRY_PATH, load_registry
+from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import cgroup_root, read_text
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import cgroup_path, strip_cgroup_root
+from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import UNIT_TYPES, unit_name_problem
 
 METRICS_FILE = 'collision_guard.prom'
 DEFAULT_TEXTFILE_DIR = '/var/lib/prometheus/node-exporter'
@@ -62,6 +71,16 @@ HELPER_PACKAGE = 'ansible_collections.qwf.collision_guard.plugins.module_utils'
 SYSTEMD_EXEC_PATH = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin')
 # The prefixes an Exec line's command may carry ("-", "+", "!", "@", ":", "|").
 EXEC_PREFIXES = '-+!@:|'
+# Prevention as harden left it (its bind_deny result), in monitor.json.
+PREVENTION_STATES = ('active', 'unavailable', 'degraded', 'off')
+# Where harden armed it; a probe or a bypass matters only there.
+ARMED_STATES = ('active', 'degraded')
+# One probe bind per armed slice and run; a deny answers in microseconds, a stuck systemd-run is cut off.
+PROBE_TIMEOUT_SEC = 10
+# A SocketBindDeny= rule as systemd writes it: [ipv4:|ipv6:][tcp:|udp:]PORT[-PORT] (or "any").
+_RULE = re.compile(r'^(?:(?P<family>ipv4|ipv6):)?(?:(?P<protocol>tcp|udp):)?(?P<low>\d{1,5})(?:-(?P<high>\d{1,5}))?\Z')
+# The cgroup path components of units; slices nest (user.slice/user-1500.slice), a unit's own subtree is its alone.
+_CGROUP_UNIT = re.compile(r'^[^/]+\.(%s)\Z' % '|'.join(UNIT_TYPES))
 
 
 def escape_label(value):
@@ -137,10 +156,11 @@ def _holder_labels(finding, holder, cmdline):
         ('cmdline', cmdline_text(holder['cmdline'], METRICS_CMDLINE_MAX) if cmdline else '')]
 
 
-def render_metrics(findings, checked_at, guard_ok=True, cmdline=True):
+def render_metrics(findings, checked_at, guard_ok=True, cmdline=True, prevention_active=False):
     """The textfile for node_exporter: one series per registered port, the holder of each conflict, the guard's state.
 
-    ``cmdline`` False leaves the holders' cmdline label empty.
+    ``cmdline`` False leaves the holders' cmdline label empty. ``prevention_active`` is ``prevention_status``'s
+    ``active``.
     """
     findings = _unique(findings)
     lines = [
@@ -169,6 +189,10 @@ def render_metrics(findings, checked_at, guard_ok=True, cmdline=True):
         'there, else 0.',
         '# TYPE collision_guard_guard_ok gauge',
         'collision_guard_guard_ok %d' % bool(guard_ok),
+        '# HELP collision_guard_prevention_active 1 when harden armed SocketBindDeny= here and a probe bind from each '
+        'armed slice was refused just now, else 0.',
+        '# TYPE collision_guard_prevention_active gauge',
+        'collision_guard_prevention_active %d' % bool(prevention_active),
         '# HELP collision_guard_last_check_timestamp_seconds When the ownership check last ran.',
         '# TYPE collision_guard_last_check_timestamp_seconds gauge',
         'collision_guard_last_check_timestamp_seconds %.3f' % checked_at,
@@ -192,7 +216,8 @@ def conflict_lines(findings):
 def load_config(path):
     """The monitor's settings the role writes, defaults filled in.
 
-    ``{"alert_command": [argv...], "metrics_cmdline": true}``; the defaults when the file is absent.
+    ``{"alert_command": [argv...], "metrics_cmdline": true, "prevention": {...}}``; the defaults when the file
+    is absent. ``prevention`` is ``prevention_record``'s.
     """
     try:
         with open(path) as handle:
@@ -209,7 +234,8 @@ def load_config(path):
     metrics_cmdline = config.get('metrics_cmdline', True)
     if not isinstance(metrics_cmdline, bool):
         raise CollisionGuardError('%s: metrics_cmdline must be true or false, not %s' % (path, json.dumps(metrics_cmdline)))
-    return {'alert_command': command, 'metrics_cmdline': metrics_cmdline}
+    return {'alert_command': command, 'metrics_cmdline': metrics_cmdline,
+            'prevention': prevention_record(config.get('prevention'), path)}
 
 
 def proc_hides_processes(mountinfo):
@@ -449,6 +475,257 @@ def guard_table(host_problems):
     return [''] + ['%s  %s  %s' % (host.ljust(widths[0]), state.ljust(widths[1]), problem) for host, state, problem in rows]
 
 
+def prevention_record(value, where=CONFIG_PATH):
+    """What harden armed on this host (monitor.json's ``prevention``): ``{'state', 'summary', 'units', 'rules'}``.
+
+    Off when there is none. Never raises: a record that is not valid reads as
+    off, with ``problem`` saying why, so the ownership check still goes ahead.
+    Its units and rules go to systemd-run as root, so they must be unit names
+    and ``SocketBindDeny=`` rules.
+    """
+    off = {'state': 'off', 'summary': 'off', 'units': [], 'rules': []}
+    if value is None:
+        return off
+    problem = None
+    if not isinstance(value, dict):
+        problem = 'not a JSON object'
+    else:
+        state, summary = value.get('state', 'off'), value.get('summary') or value.get('state', 'off')
+        units, rules = value.get('units') or [], value.get('rules') or []
+        if state not in PREVENTION_STATES:
+            problem = 'state must be one of %s, not %s' % (', '.join(PREVENTION_STATES), json.dumps(state))
+        elif not isinstance(summary, str):
+            problem = 'summary must be a string, not %s' % json.dumps(summary)
+        elif not isinstance(units, list) or not all(isinstance(unit, str) for unit in units):
+            problem = 'units must be a list of unit names, not %s' % json.dumps(units)
+        elif not isinstance(rules, list) or not all(isinstance(rule, str) and _RULE.match(rule) for rule in rules):
+            problem = 'rules must be a list of SocketBindDeny= rules such as "tcp:8765", not %s' % json.dumps(rules)
+        else:
+            named = [(unit, unit_name_problem(unit, types=UNIT_TYPES)) for unit in units]
+            problem = '; '.join('units: %s %s' % (json.dumps(unit), why) for unit, why in named if why) or None
+    if problem:
+        problem = '%s: prevention: %s' % (where, problem)
+        return dict(off, summary='off (%s)' % problem, problem=problem)
+    return {'state': state, 'summary': summary, 'units': list(units), 'rules': list(rules)}
+
+
+def rule_covers(rule, protocol, port):
+    """Whether a ``SocketBindDeny=`` rule refuses binds on ``port``/``protocol`` (of some address family)."""
+    match = _RULE.match(rule)
+    if not match or match.group('protocol') not in (None, protocol):
+        return False
+    low = int(match.group('low'))
+    return low <= int(port) <= int(match.group('high') or low)
+
+
+def _cgroup_name(component):
+    # systemd escapes a unit's cgroup name with a leading "_" when it could clash with the kernel's own files.
+    return component[1:] if component.startswith('_') else component
+
+
+def cgroup_placement(path):
+    """``(slices, unit)`` of a cgroup path: the slices it lies in, outermost first, and the first unit below them.
+
+    Components before the first unit name are the host's prefix (``/docker/<id>``
+    with cgroupns=host). Below the first unit that is not a slice lies that
+    unit's own subtree (a user's service manager, a container), whose names
+    are its own choice: they are not looked at.
+    """
+    slices = []
+    for component in [part for part in path.split('/') if part]:
+        name = _cgroup_name(component)
+        if not _CGROUP_UNIT.match(name):
+            if slices:
+                break
+            continue
+        if not name.endswith('.slice'):
+            return slices, name
+        slices.append(name)
+    return slices, None
+
+
+def armed_unit(path, units):
+    """The unit of ``units`` that a process in cgroup ``path`` runs inside (a deny on it applies to it), or None."""
+    slices, unit = cgroup_placement(path or '')
+    for listed in units:
+        if listed in slices or listed == unit:
+            return listed
+    return None
+
+
+def process_cgroup(pid, root='/', proc='/proc'):
+    """The cgroup path of process ``pid`` below this host's ``root`` (``_sockets.cgroup_root``); empty when gone."""
+    try:
+        return strip_cgroup_root(cgroup_path(read_text(os.path.join(proc, str(pid), 'cgroup')) or ''), root)
+    except (IOError, OSError, ValueError):
+        return ''
+
+
+def mark_bypasses(findings, units, rules, cgroup_of):
+    """The findings, each critical one whose holder runs inside an armed unit marked as prevention bypassed.
+
+    ``units`` are where binds on the registered ports should be refused, and
+    ``rules`` the ``SocketBindDeny=`` rules armed there (None: every
+    registered port). ``cgroup_of(pid)`` is a process's cgroup path. Every
+    finding gets ``prevention_bypassed``; a holder inside an armed unit gets
+    ``inside``, that unit.
+    """
+    marked = []
+    for finding in findings:
+        finding = dict(finding, prevention_bypassed=False)
+        covered = rules is None or any(rule_covers(rule, finding['protocol'], finding['port']) for rule in rules)
+        if finding['severity'] == CRITICAL and units and covered:
+            holders, bypassed = [], []
+            for holder in finding['holders']:
+                unit = armed_unit(cgroup_of(holder['pid']), units) if holder.get('pid') is not None else None
+                if unit:
+                    holder = dict(holder, inside=unit)
+                    bypassed.append('%s (pid %s) inside %s' % (holder['unit'] or holder['name'] or '?', holder['pid'], unit))
+                holders.append(holder)
+            if bypassed:
+                finding.update(holders=holders, prevention_bypassed=True, message=(
+                    'prevention bypassed: %s holds it, although SocketBindDeny= there should have refused its bind; %s'
+                    % (', '.join(bypassed), finding['message'])))
+        marked.append(finding)
+    return marked
+
+
+def probe_verdict(result):
+    """``denied``, ``lost`` or ``error``: what one probe bind says of the deny on its slice.
+
+    A bind that failed because the port is in use was not denied: the cgroup
+    hook runs before the kernel looks for a holder, so a deny answers EPERM first.
+    """
+    if result.get('outcome') == 'denied':
+        return 'denied'
+    if result.get('outcome') in ('allowed', 'bound') or result.get('errno') == errno.EADDRINUSE:
+        return 'lost'
+    return 'error'
+
+
+def probe_bind(unit, rule, timeout=PROBE_TIMEOUT_SEC):
+    """``_prevention.probe_bind`` with this interpreter."""
+    python = sys.executable if sys.executable and os.path.isabs(sys.executable) else '/usr/bin/python3'
+    return _prevention.probe_bind(unit, rule, python=python, timeout=timeout)
+
+
+def prevention_status(record, probe=None, timeout=PROBE_TIMEOUT_SEC):
+    """The prevention this host has now: ``(status, lines)``.
+
+    Where harden armed it (``active``), each armed slice is probed once with
+    the first rule: a bind from it must be refused. ``status`` is the record
+    with ``probes`` and ``active`` (True when every probe was refused; False
+    when the record is not active) and, when a probe was not refused or could
+    not run, ``state`` degraded and a ``summary`` saying where. ``lines`` are
+    ``(priority, text)`` journal lines. A probe that fails is reported, never raised.
+    """
+    probe = probe or probe_bind
+    status = dict(record, probes=[], active=False)
+    if record['state'] != 'active':
+        return status, []
+    rule = record['rules'][0] if record['rules'] else None
+    lines, lost, failed = [], [], []
+    for unit in [unit for unit in record['units'] if unit.endswith('.slice')] if rule else []:
+        try:
+            result = dict(probe(unit, rule, timeout=timeout))
+        except Exception as error:  # pylint: disable=broad-except
+            # A probe that cannot run says so; the ownership check and the metrics still go ahead.
+            result = {'unit': unit, 'rule': rule, 'outcome': 'error', 'errno': None, 'sec': None,
+                      'detail': '%s: %s' % (type(error).__name__, error)}
+        status['probes'].append(result)
+        verdict = probe_verdict(result)
+        detail = ' '.join(str(result.get('detail') or result.get('outcome')).split())
+        if verdict == 'lost':
+            lost.append(unit)
+            lines.append((_journal.WARNING, 'prevention lost on %s: a test bind of %s from it was not refused (%s); '
+                          'systemd may have detached it at a daemon-reload; the next harden run re-arms it'
+                          % (unit, rule, cut_text(detail, CMDLINE_MAX))))
+        elif verdict == 'error':
+            failed.append(unit)
+            lines.append((_journal.ERROR, 'cannot tell whether prevention holds on %s: the test bind of %s did not '
+                          'run: %s' % (unit, rule, cut_text(detail, CMDLINE_MAX))))
+    reasons = ['lost on %s: a test bind was not refused; the next harden run re-arms it' % ', '.join(lost)] if lost else []
+    reasons.extend(['cannot probe %s' % ', '.join(failed)] if failed else [])
+    if reasons:
+        status.update(state='degraded', summary='degraded (%s)' % '; '.join(reasons))
+    else:
+        status['active'] = True
+    return status, lines
+
+
+def check_prevention(record, findings, units=None, probe=None, proc='/proc'):
+    """``(status, findings, lines)``: ``prevention_status``, and the findings with ``mark_bypasses``.
+
+    A bypass counts only where harden armed the deny (state active or
+    degraded), in ``units`` (the record's when None), for the record's rules.
+    """
+    status, lines = prevention_status(record, probe)
+    if record['state'] not in ARMED_STATES:
+        return status, [dict(finding, prevention_bypassed=False) for finding in findings], lines
+    root = cgroup_root(proc)
+    marked = mark_bypasses(findings, record['units'] if units is None else units, record['rules'] or None,
+                           lambda pid: process_cgroup(pid, root, proc))
+    return status, marked, lines
+
+
+def dropin_record(units, unit_dir=DEFAULT_UNIT_DIR):
+    """A record of what harden armed, read from the collection's deny drop-ins on ``units``: for a host without one.
+
+    Active where a drop-in is (a probe then says whether it holds), off where none is.
+    """
+    armed, rules = [], []
+    for unit in units:
+        try:
+            with open(os.path.join(unit_dir, unit + '.d', _prevention.DENY_DROPIN_NAME)) as handle:
+                content = handle.read()
+        except (IOError, OSError, UnicodeDecodeError):
+            continue
+        if not is_managed(content):
+            continue
+        armed.append(unit)
+        rules.extend(rule for rule in _prevention.rules_in(content) if _RULE.match(rule) and rule not in rules)
+    if not armed:
+        return {'state': 'off', 'summary': 'off (no %s on %s)' % (_prevention.DENY_DROPIN_NAME, ', '.join(units)),
+                'units': [], 'rules': []}
+    return {'state': 'active', 'summary': 'active', 'units': armed, 'rules': rules}
+
+
+def host_prevention_record(prevent_in, config_path=CONFIG_PATH, unit_dir=DEFAULT_UNIT_DIR):
+    """What harden armed here, for port_ownership_info: the monitor's record, else the deny drop-ins on ``prevent_in``.
+
+    Off when ``prevent_in`` is empty: prevention is not wanted.
+    """
+    if not prevent_in:
+        return prevention_record(None)
+    try:
+        with open(config_path) as handle:
+            value = json.load(handle).get('prevention')
+    except (IOError, OSError, ValueError, AttributeError):
+        value = None
+    return prevention_record(value, config_path) if value is not None else dropin_record(prevent_in, unit_dir)
+
+
+def prevention_table(host_prevention, findings=()):
+    """Lines with each host's prevention and each bypass of it, for check.yml; none when no host reports it.
+
+    ``host_prevention`` maps a host to port_ownership_info's ``prevention``;
+    ``findings`` are ``fleet_findings``, each with ``host``.
+    """
+    rows = [(host, (host_prevention[host] or {}).get('summary') or 'off') for host in sorted(host_prevention)]
+    if not rows:
+        return []
+    for finding in findings:
+        if finding.get('prevention_bypassed'):
+            rows.append((finding.get('host', '?'), 'BYPASSED %s/%s %s: %s' % (
+                endpoint(finding.get('address'), finding['port']), finding['protocol'], finding['service'],
+                ', '.join('%s pid %s inside %s' % (holder.get('unit') or holder.get('name') or '-', holder.get('pid'),
+                                                   holder['inside'])
+                          for holder in finding['holders'] if holder.get('inside')))))
+    rows.insert(0, ('host', 'prevention'))
+    width = max(len(host) for host, dummy in rows)
+    return [''] + ['%s  %s' % (host.ljust(width), state) for host, state in rows]
+
+
 def check(registry, proc='/proc'):
     """This host's findings, gathered as port_ownership_info gathers them, but carrying on when systemd does not answer.
 
@@ -475,19 +752,30 @@ def main(argv=None):
         journal.log(_journal.ERROR, error.full_message())
         return 1
     findings, answered = check(registry)
+    record = config.get('prevention') or prevention_record(None)
+    try:
+        prevention, findings, prevention_lines = check_prevention(record, findings)
+    except Exception as error:  # pylint: disable=broad-except
+        # Prevention is a second line: whatever goes wrong with it, the ownership findings still go out.
+        prevention, prevention_lines = {'active': False}, [(_journal.ERROR, 'cannot check prevention: %s' % error)]
     guard_ok, problems = guard_status()
     status = 0
     metrics_path = os.path.join(textfile_dir, METRICS_FILE)
     try:
         # A temp file renamed into place: node_exporter never reads half a file.
         write_atomically(metrics_path, render_metrics(
-            findings, time.time(), guard_ok=guard_ok, cmdline=show_cmdlines(config)).encode('utf-8'))
+            findings, time.time(), guard_ok=guard_ok, cmdline=show_cmdlines(config),
+            prevention_active=prevention['active']).encode('utf-8'))
     except (CollisionGuardError, IOError, OSError) as error:
         # The journal lines and the alert still go out.
         journal.log(_journal.ERROR, 'cannot write the metrics to %s: %s' % (metrics_path, error))
         status = 1
     for problem in problems:
         journal.log(_journal.ERROR, 'the guard is broken: %s' % problem)
+    if record.get('problem'):
+        journal.log(_journal.ERROR, 'cannot read what prevention harden armed: %s' % record['problem'])
+    for priority, line in prevention_lines:
+        journal.log(priority, line)
     for line in conflict_lines(findings):
         journal.log(_journal.WARNING, line)
     if config.get('alert_command') and any(finding['severity'] == CRITICAL for finding in findings):

@@ -26,6 +26,11 @@ description:
     the collection's C(port-cleanup.conf) drop-ins run, as their C(ExecStartPre=) lines name them. The eviction
     helper, each collection module file it imports, and its interpreter (or C(fuser)) must be there. A guard that
     cannot be checked is reported as broken, with the reason, and the module does not fail for it.
+  - With O(prevent_in), also says whether prevention holds on the host (RV(prevention)). What harden armed is read
+    from its record in C(/etc/collision-guard/monitor.json), or else from the collection's C(collision-guard-deny.conf)
+    drop-ins on those units. Where it armed C(SocketBindDeny=), a transient unit in each armed slice tries one bind,
+    which must be refused. A critical finding whose holder runs inside one of O(prevent_in) is marked
+    RV(findings[].prevention_bypassed).
   - Reads the sockets and their owners the same way as M(qwf.collision_guard.port_usage_info).
     The playbook C(qwf.collision_guard.check) runs it across a fleet.
 author:
@@ -33,6 +38,16 @@ author:
 extends_documentation_fragment:
   - qwf.collision_guard.attributes.info_module
   - qwf.collision_guard.registry
+options:
+  prevent_in:
+    description:
+      - The slices and units where binds on the registered ports should be refused, as
+        C(collision_guard_prevent_in) lists them. The playbook C(qwf.collision_guard.check) passes them when
+        C(collision_guard_prevent) is on.
+      - Empty leaves prevention out; RV(prevention) then says V(off).
+    type: list
+    elements: str
+    default: []
 attributes:
   platform:
     support: full
@@ -49,6 +64,12 @@ EXAMPLES = r"""
 - name: Check who holds the registered ports
   qwf.collision_guard.port_ownership_info:
     registry: "{{ collision_guard_registry }}"
+  register: ownership
+
+- name: Check who holds the registered ports, and whether prevention holds
+  qwf.collision_guard.port_ownership_info:
+    registry: "{{ collision_guard_registry }}"
+    prevent_in: [user.slice]
   register: ownership
 
 - name: Fail on a squatter
@@ -101,6 +122,14 @@ findings:
       type: str
       returned: always
       sample: "held by session-7.scope (pid 4242), not by sms-webhook.service: its next start fails"
+    prevention_bypassed:
+      description:
+        - V(true) when a holder of a critical finding runs inside a unit of O(prevent_in) where harden armed
+          C(SocketBindDeny=) for this port, so its bind should have been refused. That holder carries C(inside),
+          the unit it runs in, and the message starts with C(prevention bypassed).
+      type: bool
+      returned: always
+      sample: false
 guard_ok:
   description: V(true) when every program and file the collection's C(port-cleanup.conf) drop-ins run is there,
     or when no drop-in runs anything; V(false) when one is missing or the check could not be made.
@@ -115,6 +144,47 @@ guard_problems:
   elements: str
   sample: ["/usr/local/lib/collision-guard/collision-guard-evict is missing (needed by the port-cleanup.conf of
             sms-webhook.service, status-api.service)"]
+prevention:
+  description: Prevention on this host, as harden armed it and as a probe bind from each armed slice finds it now.
+  returned: always
+  type: dict
+  contains:
+    state:
+      description: V(active), V(unavailable) (this systemd cannot refuse binds), V(degraded) (armed, but a probe
+        bind was not refused or could not run) or V(off).
+      type: str
+      returned: always
+      sample: active
+    summary:
+      description: The state in words, the line C(qwf.collision_guard.check) prints for the host.
+      type: str
+      returned: always
+      sample: unavailable (systemd 252 without BPF_FRAMEWORK)
+    active:
+      description: V(true) when harden armed it and every probe bind was refused.
+      type: bool
+      returned: always
+      sample: true
+    units:
+      description: The units that carry the deny drop-in.
+      type: list
+      elements: str
+      returned: always
+      sample: [user.slice]
+    rules:
+      description: The C(SocketBindDeny=) rules armed there.
+      type: list
+      elements: str
+      returned: always
+      sample: ["tcp:8765", "udp:8766"]
+    probes:
+      description: One probe bind per armed slice, with the first rule, each with C(unit), C(rule), C(outcome)
+        (V(denied), V(allowed) or V(error)), C(errno), C(sec) (how long the bind took to fail) and C(detail).
+      type: list
+      elements: dict
+      returned: always
+      sample: [{unit: user.slice, rule: "tcp:8765", outcome: denied, errno: 1, sec: 0.00003,
+                detail: bind() refused with EPERM in 30 us}]
 unregistered:
   description: Listeners on ports the registry does not name, one per port and process, for information.
   returned: always
@@ -127,18 +197,25 @@ unregistered:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._monitor import guard_status
+from ansible_collections.qwf.collision_guard.plugins.module_utils._monitor import (
+    check_prevention, guard_status, host_prevention_record)
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import gather_findings
+from ansible_collections.qwf.collision_guard.plugins.module_utils._prevention import prevent_in_problems
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import module_systemd
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(registry=dict(type='list', elements='dict', required=True)),
+        argument_spec=dict(registry=dict(type='list', elements='dict', required=True),
+                           prevent_in=dict(type='list', elements='str', default=[])),
         supports_check_mode=True,
     )
+    prevent_in = module.params['prevent_in']
     try:
+        problems = prevent_in_problems(prevent_in, where='prevent_in')
+        if problems:
+            raise CollisionGuardError('prevent_in names units that cannot carry the deny', problems)
         registry = validate_registry(module.params['registry'], where='registry')
         show, run = module_systemd(module)
         findings, unregistered, complete, problems, dummy_answered = gather_findings(registry, show, run)
@@ -154,8 +231,15 @@ def main():
     guard_ok, guard_problems = guard_status()
     for problem in guard_problems:
         module.warn('The guard on this host is broken: %s' % problem)
+    record = host_prevention_record(prevent_in)
+    if record.get('problem'):
+        module.warn('Cannot read what prevention harden armed: %s' % record['problem'])
+    prevention, findings, lines = check_prevention(record, findings, units=prevent_in)
+    for dummy_priority, line in lines:
+        module.warn(line[0].upper() + line[1:])
+    prevention = dict((key, prevention[key]) for key in ('state', 'summary', 'active', 'units', 'rules', 'probes'))
     module.exit_json(changed=False, findings=findings, unregistered=unregistered, guard_ok=guard_ok,
-                     guard_problems=guard_problems)
+                     guard_problems=guard_problems, prevention=prevention)
 
 
 if __name__ == '__main__':

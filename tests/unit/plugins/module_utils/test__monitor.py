@@ -111,11 +111,13 @@ def test_one_journal_line_per_conflict_with_the_cmdline_quoted():
 
 def test_load_config(tmp_path):
     path = tmp_path / 'monitor.json'
-    assert _monitor.load_config(str(path)) == {'alert_command': [], 'metrics_cmdline': True}
+    off = {'state': 'off', 'summary': 'off', 'units': [], 'rules': []}
+    assert _monitor.load_config(str(path)) == {'alert_command': [], 'metrics_cmdline': True, 'prevention': off}
     path.write_text(json.dumps({'alert_command': ['/bin/echo', 'conflict']}))
-    assert _monitor.load_config(str(path)) == {'alert_command': ['/bin/echo', 'conflict'], 'metrics_cmdline': True}
+    assert _monitor.load_config(str(path)) == {'alert_command': ['/bin/echo', 'conflict'], 'metrics_cmdline': True,
+                                               'prevention': off}
     path.write_text(json.dumps({'alert_command': [], 'metrics_cmdline': False}))
-    assert _monitor.load_config(str(path)) == {'alert_command': [], 'metrics_cmdline': False}
+    assert _monitor.load_config(str(path)) == {'alert_command': [], 'metrics_cmdline': False, 'prevention': off}
     path.write_text(json.dumps({'metrics_cmdline': 'no'}))
     with pytest.raises(CollisionGuardError, match='metrics_cmdline must be true or false, not "no"'):
         _monitor.load_config(str(path))
