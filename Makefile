@@ -54,11 +54,13 @@ molecule: venv collection
 	export COLLISION_GUARD_IMAGE_DEBIAN13="$$(scripts/image-for.sh trixie)"; \
 	molecule test --all
 
-# Speed against ss and listen_ports_facts on this host, and the time to
-# recover with evict against fuser in a systemd container; prints tables.
+# Speed against ss and listen_ports_facts on this host, the time to recover
+# with evict against fuser in a systemd container, and prevention against
+# eviction (Debian 13); prints tables.
 bench: venv collection
 	PYTHONPATH=$(COLLECTIONS) python bench/port_discovery.py
 	bench/recovery.sh
+	bench/prevention.sh
 
 clean:
 	rm -rf .venv .cache tests/output
