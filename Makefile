@@ -56,11 +56,13 @@ molecule: venv collection
 
 # Speed against ss and listen_ports_facts on this host, the time to recover
 # with evict against fuser in a systemd container, and prevention against
-# eviction (Debian 13); prints tables.
+# eviction (Debian 13), and whether a reload or set-property applies a deny
+# to a running slice; prints tables.
 bench: venv collection
 	PYTHONPATH=$(COLLECTIONS) python bench/port_discovery.py
 	bench/recovery.sh
 	bench/prevention.sh
+	bench/prevention_apply.sh
 
 clean:
 	rm -rf .venv .cache tests/output
