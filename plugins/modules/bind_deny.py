@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: bind_deny
 short_description: Refuse bind() on the registered ports to the slices and units where agents run
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Prevention, the first layer before eviction. Writes
     C(/etc/systemd/system/<unit>.d/collision-guard-deny.conf) for each unit in O(units), with one
