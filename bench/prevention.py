@@ -232,5 +232,6 @@ def main():
     print('| eviction only | evicted by the service\'s restart (%s of %s) | %s s | %s s | %s s (p50) for the restart, '
           'after however long the squatter held the port | new at every restart |' % (recovered, runs, p50, p95, p50))
 
+
 if __name__ == '__main__':
     main()
