@@ -21,13 +21,16 @@ import re
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import endpoint
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import RESTART_VALUES
+from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import RESTART_VALUES, unit_settings
 
 # The first line of every file the collection writes. It lets the collection
 # find and remove its own files later, so it must never change.
 MANAGED_MARKER = '# Managed by qwf.collision_guard.'
 PORT_CLEANUP_NAME = 'port-cleanup.conf'
 RESTART_POLICY_NAME = 'restart-policy.conf'
+PRIVATE_TMP_NAME = 'private-tmp.conf'
+# Every drop-in name the collection writes, found again by its managed header.
+DROPIN_NAMES = (PORT_CLEANUP_NAME, RESTART_POLICY_NAME, PRIVATE_TMP_NAME)
 CLEANUP_METHODS = ('evict', 'fuser', 'none')
 DEFAULT_UNIT_DIR = '/etc/systemd/system'
 DEFAULT_HELPER_DIR = '/usr/local/lib/collision-guard'
@@ -164,16 +167,21 @@ def target_word(entry):
     return '%s/%s' % (endpoint(entry.get('address'), entry['port']), entry['protocol'])
 
 
-def _cleanup_command(unit, entries, cleanup, starting=None):
+def _cleanup_command(unit, entries, cleanup, starting=None, pid_files=()):
     method = cleanup['method']
     if method == 'evict':
         # "+": run as root and outside the unit's sandbox, whatever User= says.
         # No "-": when the helper refuses, the start must fail, loudly; the
         # guard script lets it go on when the helper cannot run at all.
-        return ['+' + guard_command('%s -I %s --grace-sec %g --timeout-sec %g %s%s %s' % (
+        # PID file paths were held to systemd-literal characters by the registry's validation.
+        return ['+' + guard_command('%s -I %s --grace-sec %g --timeout-sec %g %s%s%s %s' % (
             cleanup['helper_python'], helper_path(cleanup['helper_dir']), cleanup['grace_sec'],
             cleanup['timeout_sec'], '--starting %s ' % systemd_word(starting) if starting else '',
+            ''.join('--pid-file %s ' % path for path in pid_files),
             systemd_word(unit), ' '.join(target_word(entry) for entry in entries)))]
+    if pid_files:
+        raise CollisionGuardError('%s: pid_files are cleared by the eviction helper, which the %s method does not run; '
+                                  'use the evict method for entries with pid_files' % (unit, method))
     if method == 'fuser':
         addressed = [target_word(entry) for entry in entries if entry.get('address')]
         if addressed:
@@ -198,14 +206,26 @@ def render_port_cleanup(unit, entries, cleanup=None, socket=None):
                    key=lambda entry: (entry['protocol'], entry['port'], entry.get('address') or ''))
     if not ports:
         raise CollisionGuardError('no registry entry for %s' % unit)
+    # A socket unit's start comes before the service's, whose own start clears its PID files.
+    pid_files = [] if socket else unit_settings(entries, unit)['pid_files']
     if socket:
         purpose = 'Frees the registered ports of %s before %s binds them.' % (unit, socket)
+    elif pid_files:
+        purpose = 'Frees the registered ports of %s, and clears its stale PID files, before every start.' % unit
     else:
         purpose = 'Frees the registered ports of %s before every start.' % unit
     lines = [managed_header(purpose), '[Socket]' if socket else '[Service]']
-    for command in _cleanup_command(unit, ports, cleanup, starting=socket):
+    for command in _cleanup_command(unit, ports, cleanup, starting=socket, pid_files=pid_files):
         lines.append('ExecStartPre=%s' % command)
     return '\n'.join(lines) + '\n'
+
+
+def render_private_tmp(unit):
+    """Return the text of ``private-tmp.conf``: a /tmp and /var/tmp of the unit's own."""
+    return '\n'.join([
+        managed_header('Gives %s a /tmp and /var/tmp of its own, so its fixed paths there never meet another '
+                       'service\'s.' % unit),
+        '[Service]', 'PrivateTmp=yes']) + '\n'
 
 
 # The exits each Restart= value restarts after (systemd.service(5), table 2).
@@ -273,7 +293,8 @@ def plan_dropins(registry, present_units, cleanup=None, restart_policy=None, sys
 
     Returns ``(dropins, absent, notes)``. ``dropins`` maps each drop-in path
     to its unit and desired content; content None means the file should not
-    exist (a cleanup method of ``none``, or no restart policy), so a managed
+    exist (a cleanup method of ``none``, no restart policy, or no entry of the
+    unit with ``private_tmp``), so a managed
     copy left by an earlier run is removed. ``notes`` maps a unit to why its
     Restart= was left alone.
     """
@@ -285,6 +306,9 @@ def plan_dropins(registry, present_units, cleanup=None, restart_policy=None, sys
     for unit in units_in_order(registry):
         if unit not in present_units:
             continue
+        if cleanup['method'] == 'none' and unit_settings(registry, unit)['pid_files']:
+            raise CollisionGuardError('%s: pid_files are cleared by the eviction helper, which the none method does '
+                                      'not run; use the evict method for entries with pid_files' % unit)
         dropins[dropin_path(unit, PORT_CLEANUP_NAME, unit_dir)] = {
             'unit': unit,
             'content': None if cleanup['method'] == 'none' else render_port_cleanup(unit, registry, cleanup),
@@ -302,6 +326,10 @@ def plan_dropins(registry, present_units, cleanup=None, restart_policy=None, sys
                 notes[unit] = note
             content = render_restart_policy(unit, restart_policy, systemd_version, restart)
         dropins[dropin_path(unit, RESTART_POLICY_NAME, unit_dir)] = {'unit': unit, 'content': content}
+        dropins[dropin_path(unit, PRIVATE_TMP_NAME, unit_dir)] = {
+            'unit': unit,
+            'content': render_private_tmp(unit) if unit_settings(registry, unit)['private_tmp'] else None,
+        }
     absent = [entry for entry in registry if entry['service'] not in present_units]
     return dropins, absent, notes
 

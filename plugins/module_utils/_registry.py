@@ -40,7 +40,9 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names im
 REGISTRY_PATH = '/etc/collision-guard/registry.json'
 PROTOCOLS = ('tcp', 'udp')
 DEFAULT_PROTOCOL = 'tcp'
-ENTRY_KEYS = ('port', 'service', 'protocol', 'address', 'restart', 'evict_holders', 'notes')
+ENTRY_KEYS = ('port', 'service', 'protocol', 'address', 'restart', 'evict_holders', 'private_tmp', 'pid_files', 'notes')
+# Per-unit settings carried on the unit's entries, left out of the host's registry file at their defaults.
+UNIT_SETTING_DEFAULTS = {'private_tmp': False, 'pid_files': []}
 # Never evicted unless the operator changes collision_guard_never_evict: the
 # way in to the host, systemd itself and the message bus.
 DEFAULT_NEVER_EVICT = ('ssh.service', 'sshd.service', 'ssh.socket', 'sshd.socket', 'ssh@*.service',
@@ -56,6 +58,12 @@ _DIGITS = re.compile(r'^[0-9]+\Z')
 # the line and paragraph separators, bidirectional overrides, which make text
 # read other than it is, and lone surrogates, which no file can hold.
 _UNSAFE_TEXT = re.compile(r'[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]')
+# A PID file's path reaches the eviction helper's command line in a unit file, so it is held to
+# characters systemd's parser reads literally, as the role's other paths are.
+_PID_FILE_PATH = re.compile(r'(/[A-Za-z0-9._+-]+)+\Z')
+# Pseudo file systems hold no PID files; a path there is a mistake.
+_NOT_PID_FILE_ROOTS = ('/proc/', '/sys/', '/dev/')
+PATH_MAX = 4095
 # How much of a bad value an error message shows.
 SHOWN_MAX = 300
 
@@ -162,6 +170,44 @@ def _evict_holders_problem(value):
     return units, None
 
 
+def _private_tmp_problem(value):
+    if value is None:
+        return False, None
+    if not isinstance(value, bool):
+        return None, 'is not true or false'
+    return value, None
+
+
+def pid_file_problem(path):
+    """Why ``path`` cannot be a PID file the start check looks at, or None."""
+    if not isinstance(path, str):
+        return 'is not a string'
+    if not _PID_FILE_PATH.match(path) or len(path) > PATH_MAX:
+        return ('is not an absolute path of letters, digits and "._+-" (it reaches the eviction helper\'s command '
+                'line in a unit file)')
+    if re.search(r'/\.\.?(/|\Z)', path):
+        return 'has a "." or ".." component'
+    if path.startswith(_NOT_PID_FILE_ROOTS):
+        return 'is in a pseudo file system (/proc, /sys, /dev), which holds no PID files'
+    return None
+
+
+def _pid_files_problem(value):
+    """Return (paths, problem): the PID and lock files the start check clears when stale."""
+    if value is None:
+        return [], None
+    if not isinstance(value, list):
+        return None, 'is not a list of absolute paths'
+    paths = []
+    for item in value:
+        problem = pid_file_problem(item)
+        if problem:
+            return None, 'holds %s, which %s' % (shown(item), problem)
+        if item not in paths:
+            paths.append(item)
+    return paths, None
+
+
 def _validate_entry(index, entry, where, problems):
     """Check one entry; append its problems and return it normalised, or None."""
     here = '%s[%d]' % (where, index)
@@ -188,7 +234,8 @@ def _validate_entry(index, entry, where, problems):
 
     optional = {}
     for key, check in (('address', _address_problem), ('restart', _restart_problem),
-                       ('evict_holders', _evict_holders_problem)):
+                       ('evict_holders', _evict_holders_problem), ('private_tmp', _private_tmp_problem),
+                       ('pid_files', _pid_files_problem)):
         optional[key], problem = check(entry.get(key))
         if problem:
             problems.append('%s.%s: %s %s' % (here, key, shown(entry.get(key)), problem))
@@ -211,7 +258,8 @@ def validate_registry(registry, where='collision_guard_registry'):
     Normalised entries always carry ``port`` (int), ``service`` (a unit name
     or glob ending in ``.service``), ``protocol``, ``address`` (None for
     every address), ``restart`` ('' to keep the role's), ``evict_holders``
-    (a list) and ``notes``. Entries of one service on the same port,
+    (a list), ``private_tmp`` (a bool), ``pid_files`` (a list) and
+    ``notes``. Entries of one service on the same port,
     protocol and address collapse into one, keeping every unit either names
     in ``evict_holders``; one port and protocol claimed by two services on
     colliding addresses is an error, because only one of them can own it.
@@ -225,9 +273,14 @@ def validate_registry(registry, where='collision_guard_registry'):
     entries = []
     claimed = {}
     restarts = {}
+    pid_file_units = {}
     for index, raw_entry in enumerate(registry):
         entry = _validate_entry(index, raw_entry, where, problems)
         if entry is None:
+            continue
+        problem = pid_files_claim_problem(pid_file_units, index, entry, where)
+        if problem:
+            problems.append(problem)
             continue
         if entry['restart']:
             # Every entry counts, a collapsed duplicate too: one unit has one Restart=.
@@ -255,7 +308,40 @@ def _collapse(first, duplicate):
     """Fold a duplicate of ``first`` (same service, port, protocol and address) into it, losing nothing it allows."""
     first['evict_holders'].extend(unit for unit in duplicate['evict_holders'] if unit not in first['evict_holders'])
     first['restart'] = first['restart'] or duplicate['restart']
+    first['private_tmp'] = first['private_tmp'] or duplicate['private_tmp']
+    first['pid_files'].extend(path for path in duplicate['pid_files'] if path not in first['pid_files'])
     first['notes'] = first['notes'] or duplicate['notes']
+
+
+def pid_files_claim_problem(pid_file_units, index, entry, where):
+    """Why ``entry``'s PID files cannot be its unit's: another unit lists one of them, or None.
+
+    ``pid_file_units`` maps each path seen so far to (index, service), and takes ``entry``'s.
+    One file has one writer: whichever unit started second would remove the other's.
+    """
+    for path in entry['pid_files']:
+        first_index, service = pid_file_units.get(path, (index, entry['service']))
+        if service != entry['service']:
+            return '%s[%d].pid_files: %s is already listed for %s at %s[%d]; a PID file belongs to one unit' % (
+                where, index, shown(path), service, where, first_index)
+    for path in entry['pid_files']:
+        pid_file_units.setdefault(path, (index, entry['service']))
+    return None
+
+
+def unit_settings(registry, unit):
+    """``{'private_tmp': bool, 'pid_files': [...]}`` of ``unit``: what any of its entries asks for."""
+    entries = [entry for entry in registry if entry['service'] == unit]
+    pid_files = []
+    for entry in entries:
+        pid_files.extend(path for path in entry.get('pid_files') or [] if path not in pid_files)
+    return {'private_tmp': any(entry.get('private_tmp') for entry in entries), 'pid_files': pid_files}
+
+
+def without_default_settings(entry):
+    """``entry`` without the per-unit settings it leaves at their defaults, as the host's registry file holds it."""
+    return dict((key, value) for key, value in entry.items()
+                if key not in UNIT_SETTING_DEFAULTS or value != UNIT_SETTING_DEFAULTS[key])
 
 
 def claim_problem(claimed, index, entry, where):

@@ -300,7 +300,9 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     CLEANUP_METHODS,
     DEFAULT_HELPER_DIR,
     DEFAULT_HELPER_PYTHON,
+    DROPIN_NAMES,
     PORT_CLEANUP_NAME,
+    PRIVATE_TMP_NAME,
     RESTART_POLICY_NAME,
     cleanup_problems,
     dropin_path,
@@ -329,7 +331,9 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
     ephemeral_port_warnings,
     never_evict_problems,
     parse_port_range,
+    unit_settings,
     validate_registry,
+    without_default_settings,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import ancestor_units
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, module_systemd
@@ -339,7 +343,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd impor
 def managed_dropins(unit_dir):
     """The collection's own drop-ins under ``unit_dir``, found by their first line."""
     found = []
-    for name in (PORT_CLEANUP_NAME, RESTART_POLICY_NAME):
+    for name in DROPIN_NAMES:
         for path in glob.glob(os.path.join(glob.escape(unit_dir), '*.d', name)):
             if is_managed(to_text(read_bytes(path) or b'', errors='surrogate_or_replace')):
                 found.append(path)
@@ -491,6 +495,7 @@ def main():
     units = {}
     diffs = []
     removed = []
+    restart_due = []
     for path in sorted(purge):
         changed, diff = sync_dropin(module, path, None)
         if changed:
@@ -504,6 +509,8 @@ def main():
         owner = owners.get(dropin['unit'], dropin['unit'])
         unit = units.setdefault(owner, {'changed': False, 'dropins': [], 'path': None})
         unit['changed'] = unit['changed'] or changed
+        if changed and os.path.basename(path) == PRIVATE_TMP_NAME and view.active(dropin['unit']):
+            restart_due.append((dropin['unit'], dropin['content'] is not None))
         if dropin['content'] is not None:
             unit['dropins'].append(path)
             if os.path.basename(path) == PORT_CLEANUP_NAME and dropin['unit'] == owner:
@@ -523,7 +530,14 @@ def main():
                               socket_activated=any(view.active(socket) for socket in sockets.get(name, [])),
                               registered_as=registered_as.get(name, []),
                               restart_note=notes.get(name),
-                              ports=[entry_label(entry) for entry in entries if entry['service'] == name]))
+                              ports=[entry_label(entry) for entry in entries if entry['service'] == name],
+                              **unit_settings(entries, name)))
+
+    # harden never restarts a service; a namespace is set up at start only.
+    for name, private in restart_due:
+        module.warn('%s %s at its next start (systemctl restart %s); until then it keeps the /tmp it started with' % (
+            name, ('would get' if module.check_mode else 'gets') + (' a /tmp of its own' if private else ' the shared /tmp back'),
+            name))
 
     # A reload can be due although no byte changes now: an earlier run that
     # wrote files may have failed before its reload.
@@ -537,7 +551,7 @@ def main():
         absent=found['absent'],
         removed=removed,
         registry=entries,
-        host_registry=entries + list(found['absent']),
+        host_registry=[without_default_settings(entry) for entry in entries + list(found['absent'])],
         fuser_found=module.get_bin_path('fuser') is not None,
         systemd_version=systemd_version,
         diff=diffs,

@@ -135,10 +135,14 @@ def test_plan_splits_present_and_absent_units():
                                           restart_policy=POLICY, systemd_version=252)
     assert sorted(dropins) == [
         '/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf',
+        '/etc/systemd/system/sms-webhook.service.d/private-tmp.conf',
         '/etc/systemd/system/sms-webhook.service.d/restart-policy.conf',
         '/etc/systemd/system/status-api.service.d/port-cleanup.conf',
+        '/etc/systemd/system/status-api.service.d/private-tmp.conf',
         '/etc/systemd/system/status-api.service.d/restart-policy.conf',
     ]
+    # No entry asks for a private /tmp: a managed copy left by an earlier run would go.
+    assert dropins['/etc/systemd/system/status-api.service.d/private-tmp.conf']['content'] is None
     assert dropins['/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf'] == {
         'unit': 'sms-webhook.service', 'content': EXPECTED_EVICT}
     assert dropins['/etc/systemd/system/sms-webhook.service.d/restart-policy.conf']['content'] == EXPECTED_POLICY_252
@@ -152,6 +156,7 @@ def test_plan_marks_unwanted_dropins_for_removal():
     assert dropins == {
         '/etc/systemd/system/status-api.service.d/port-cleanup.conf': {'unit': 'status-api.service', 'content': None},
         '/etc/systemd/system/status-api.service.d/restart-policy.conf': {'unit': 'status-api.service', 'content': None},
+        '/etc/systemd/system/status-api.service.d/private-tmp.conf': {'unit': 'status-api.service', 'content': None},
         '/etc/systemd/system/status-api.socket.d/port-cleanup.conf': {'unit': 'status-api.socket', 'content': None},
     }
     assert notes == {}
@@ -404,9 +409,11 @@ def test_plan_with_sockets_gives_each_socket_unit_its_own_dropin():
                                           restart_policy=POLICY, systemd_version=252, sockets=sockets)
     assert sorted(dropins) == [
         '/etc/systemd/system/sms-webhook.service.d/port-cleanup.conf',
+        '/etc/systemd/system/sms-webhook.service.d/private-tmp.conf',
         '/etc/systemd/system/sms-webhook.service.d/restart-policy.conf',
         '/etc/systemd/system/sms-webhook.socket.d/port-cleanup.conf',
         '/etc/systemd/system/status-api.service.d/port-cleanup.conf',
+        '/etc/systemd/system/status-api.service.d/private-tmp.conf',
         '/etc/systemd/system/status-api.service.d/restart-policy.conf',
     ]
     assert dropins['/etc/systemd/system/sms-webhook.socket.d/port-cleanup.conf'] == {
@@ -480,3 +487,53 @@ def test_the_guard_script_holds_nothing_systemd_would_rewrite():
     assert not set(GUARD_SCRIPT) & set("%\\'\n")
     assert guard_command('x').count("'") == 2
     assert '$$' not in GUARD_SCRIPT and '$' not in guard_command('x').replace('$$', '')
+
+
+# The files protocols: PID files on the helper's command line, and a private /tmp.
+
+FILES_REGISTRY = validate_registry([
+    {'port': 8783, 'service': 'cg-pidfile', 'pid_files': ['/run/cg-pidfile.pid', '/var/lib/cg/app.lock']},
+    {'port': 8784, 'service': 'cg-pidfile', 'protocol': 'udp', 'pid_files': ['/run/cg-pidfile.pid']},
+    {'port': 8781, 'service': 'cg-tmp-a', 'private_tmp': True},
+])
+
+EXPECTED_PID_FILES = """\
+# Managed by qwf.collision_guard. Local edits are overwritten.
+# Frees the registered ports of cg-pidfile.service, and clears its stale PID files, before every start.
+
+[Service]
+ExecStartPre=%s/usr/bin/python3 -I /usr/local/lib/collision-guard/collision-guard-evict \
+--grace-sec 2 --timeout-sec 10 --pid-file /run/cg-pidfile.pid --pid-file /var/lib/cg/app.lock \
+cg-pidfile.service 8783/tcp 8784/udp
+""" % GUARD
+
+EXPECTED_PRIVATE_TMP = """\
+# Managed by qwf.collision_guard. Local edits are overwritten.
+# Gives cg-tmp-a.service a /tmp and /var/tmp of its own, so its fixed paths there never meet another service's.
+
+[Service]
+PrivateTmp=yes
+"""
+
+
+def test_pid_files_reach_the_helper_of_the_service_only():
+    assert render_port_cleanup('cg-pidfile.service', FILES_REGISTRY) == EXPECTED_PID_FILES
+    # A socket unit starts before the service, whose own start clears the files.
+    assert '--pid-file' not in render_port_cleanup('cg-pidfile.service', FILES_REGISTRY, socket='cg-pidfile.socket')
+
+
+@pytest.mark.parametrize('method', ['fuser', 'none'])
+def test_pid_files_need_the_evict_method(method):
+    with pytest.raises(CollisionGuardError, match='cg-pidfile.service: pid_files are cleared by the eviction helper, '
+                                                  'which the %s method does not run' % method):
+        plan_dropins(FILES_REGISTRY, {'cg-pidfile.service'}, {'method': method}, None)
+
+
+def test_private_tmp_gets_a_dropin_of_its_own():
+    dropins, dummy_absent, dummy_notes = plan_dropins(FILES_REGISTRY, {'cg-tmp-a.service', 'cg-pidfile.service'})
+    assert dropins['/etc/systemd/system/cg-tmp-a.service.d/private-tmp.conf'] == {
+        'unit': 'cg-tmp-a.service', 'content': EXPECTED_PRIVATE_TMP}
+    assert is_managed(EXPECTED_PRIVATE_TMP)
+    # A unit that does not ask for one has its managed copy removed, if an earlier run left one.
+    assert dropins['/etc/systemd/system/cg-pidfile.service.d/private-tmp.conf']['content'] is None
+    assert '--pid-file' not in dropins['/etc/systemd/system/cg-tmp-a.service.d/port-cleanup.conf']['content']

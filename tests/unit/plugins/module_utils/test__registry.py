@@ -28,16 +28,20 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
     printable,
     registry_warnings,
     shown,
+    unit_settings,
     validate_registry,
+    without_default_settings,
     well_known_port_warnings,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import unit_name_problem
 
 
-def normalised(port, service, protocol='tcp', notes='', address=None, restart='', evict_holders=None):
+def normalised(port, service, protocol='tcp', notes='', address=None, restart='', evict_holders=None,
+               private_tmp=False, pid_files=None):
     """An entry as validate_registry returns it: every key always there."""
     return {'port': port, 'service': service, 'protocol': protocol, 'address': address, 'restart': restart,
-            'evict_holders': evict_holders or [], 'notes': notes}
+            'evict_holders': evict_holders or [], 'private_tmp': private_tmp, 'pid_files': pid_files or [],
+            'notes': notes}
 
 
 GOOD = [
@@ -67,6 +71,15 @@ GOOD = [
                  [normalised(5432, 'postgresql@*-main.service', address='127.0.0.1', restart='on-failure',
                              evict_holders=['pgbouncer.service', 'old-pg.socket'])],
                  id='every-key'),
+    pytest.param([{'port': 8781, 'service': 'report-api', 'private_tmp': True, 'pid_files': ['/run/report.pid', '/run/report.pid']},
+                  {'port': 8782, 'service': 'report-api', 'private_tmp': None, 'pid_files': None}],
+                 [normalised(8781, 'report-api.service', private_tmp=True, pid_files=['/run/report.pid']),
+                  normalised(8782, 'report-api.service')],
+                 id='unit-settings'),
+    pytest.param([{'port': 8781, 'service': 'a', 'pid_files': ['/run/a.pid']},
+                  {'port': 8781, 'service': 'a', 'private_tmp': True, 'pid_files': ['/var/lib/a/lock', '/run/a.pid']}],
+                 [normalised(8781, 'a.service', private_tmp=True, pid_files=['/run/a.pid', '/var/lib/a/lock'])],
+                 id='duplicates-merge-unit-settings'),
     pytest.param(None, [], id='none-is-empty'),
     pytest.param([], [], id='empty'),
 ]
@@ -78,6 +91,22 @@ def test_valid_registries_normalise(registry, expected):
 
 
 BAD = [
+    pytest.param({'port': 1, 'service': 'a', 'private_tmp': 'yes'}, "[0].private_tmp: 'yes' is not true or false",
+                 id='private-tmp-string'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': '/run/a.pid'}, "[0].pid_files: '/run/a.pid' is not a list",
+                 id='pid-files-string'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': ['run/a.pid']}, "[0].pid_files: ['run/a.pid'] holds 'run/a.pid', "
+                 "which is not an absolute path", id='pid-file-relative'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': ['/run/a b.pid']}, "holds '/run/a b.pid', which is not an absolute",
+                 id='pid-file-space'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': ['/run/a.pid\nExecStartPre=/bin/evil']}, "which is not an absolute",
+                 id='pid-file-newline'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': ['/run/%n.pid']}, "which is not an absolute", id='pid-file-specifier'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': ['/run/../etc/shadow']}, 'has a "." or ".." component',
+                 id='pid-file-dotdot'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': ['/proc/1/stat']}, 'is in a pseudo file system', id='pid-file-proc'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': ['/run/a.pid/']}, 'which is not an absolute', id='pid-file-slash'),
+    pytest.param({'port': 1, 'service': 'a', 'pid_files': [7]}, "holds 7, which is not a string", id='pid-file-int'),
     pytest.param({'port': 0, 'service': 'a'}, "[0].port: 0 is out of range 1-65535", id='port-zero'),
     pytest.param({'port': 65536, 'service': 'a'}, "[0].port: 65536 is out of range", id='port-too-big'),
     pytest.param({'port': -1, 'service': 'a'}, "[0].port: -1 is out of range", id='port-negative'),
@@ -240,7 +269,7 @@ def test_a_5000_digit_port_is_reported_with_every_other_bad_entry():
         "collision_guard_registry[2].service: 'bad name' contains characters systemd does not allow in unit names "
         '(allowed: letters, digits, ":", "-", "_", ".", "\\", one "@" and the globs "*" and "?")',
         'collision_guard_registry[3]: unknown key an integer of about 5001 digits (known keys: port, service, protocol, '
-        'address, restart, evict_holders, notes)',
+        'address, restart, evict_holders, private_tmp, pid_files, notes)',
     ]
 
 
@@ -634,3 +663,28 @@ def test_load_registry_document_refuses_nesting_deeper_than_the_stack(tmp_path):
     path = write_document(tmp_path, '{"registry": %s0%s}' % ('[' * 100000, ']' * 100000))
     with pytest.raises(CollisionGuardError, match='cannot read the registry'):
         load_registry_document(path)
+
+
+def test_a_pid_file_belongs_to_one_unit():
+    with pytest.raises(CollisionGuardError) as caught:
+        validate_registry([{'port': 1, 'service': 'a', 'pid_files': ['/run/x.pid']},
+                           {'port': 2, 'service': 'b', 'pid_files': ['/run/y.pid', '/run/x.pid']}])
+    assert caught.value.problems == [
+        "collision_guard_registry[1].pid_files: '/run/x.pid' is already listed for a.service at "
+        "collision_guard_registry[0]; a PID file belongs to one unit"]
+
+
+def test_unit_settings_gather_every_entry_of_the_unit():
+    registry = validate_registry([{'port': 1, 'service': 'a', 'pid_files': ['/run/a.pid']},
+                                  {'port': 2, 'service': 'a', 'private_tmp': True, 'pid_files': ['/run/a2.pid']},
+                                  {'port': 3, 'service': 'b'}])
+    assert unit_settings(registry, 'a.service') == {'private_tmp': True, 'pid_files': ['/run/a.pid', '/run/a2.pid']}
+    assert unit_settings(registry, 'b.service') == {'private_tmp': False, 'pid_files': []}
+
+
+def test_the_host_registry_leaves_default_unit_settings_out():
+    # So a helper of an earlier version, which knows no such keys, still reads the file.
+    plain, special = validate_registry([{'port': 1, 'service': 'a'}, {'port': 2, 'service': 'b', 'private_tmp': True}])
+    assert 'private_tmp' not in without_default_settings(plain) and 'pid_files' not in without_default_settings(plain)
+    assert without_default_settings(special)['private_tmp'] is True
+    assert validate_registry([without_default_settings(plain)]) == [plain]

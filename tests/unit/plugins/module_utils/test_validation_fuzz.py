@@ -137,6 +137,12 @@ def maybe(strategy):
     return st.one_of(strategy, strategy, strategy, junk)
 
 
+# PID file paths reach the helper's command line in a unit file: plain ones, and every kind of near miss.
+pid_file_paths = st.one_of(
+    st.lists(st.text('abcXYZ019._+-', min_size=1, max_size=8), min_size=1, max_size=4).map(lambda parts: '/' + '/'.join(parts)),
+    st.sampled_from(['/run/a.pid', '/run/../etc/shadow', '/run/./a', '/proc/1/stat', '/run/a.pid/', 'run/a.pid', '/',
+                     '/run/a b.pid', '/run/%n.pid', '/run/$x.pid', '/run/a\\x.pid', '/run/a.pid\n', '/run/a;b']),
+    st.text(max_size=12))
 hashable_keys = st.one_of(
     st.sampled_from(['proto', 'Port', 'note', ' port', 'port ']), st.text(max_size=8), st.integers(),
     huge_ints, st.none(), st.booleans(), st.floats(), st.binary(max_size=3),
@@ -148,6 +154,8 @@ entries = st.tuples(st.fixed_dictionaries({}, optional={
     'address': maybe(addresses),
     'restart': maybe(st.sampled_from(RESTART_VALUES + ('', 'Always', 'sometimes')) | st.booleans() | st.none()),
     'evict_holders': maybe(st.none() | st.lists(st.one_of(unit_names, unit_names, junk), max_size=3)),
+    'private_tmp': maybe(st.none() | st.booleans()),
+    'pid_files': maybe(st.none() | st.lists(st.one_of(pid_file_paths, pid_file_paths, junk), max_size=3)),
     'notes': maybe(st.none() | free_text),
 }), st.dictionaries(hashable_keys, junk, max_size=1)).map(lambda pair: dict(pair[1], **pair[0]))
 # Entries from a small pool of ports and services, so collisions, duplicates and restarts that disagree come up.
@@ -167,6 +175,8 @@ likely_entries = st.fixed_dictionaries({'port': st.one_of(st.integers(1, 65535),
                                                  'address': st.one_of(st.none(), st.ip_addresses().map(str), addresses),
                                                  'restart': st.sampled_from(('', 'always', 'on-failure', None)),
                                                  'evict_holders': st.none() | st.lists(likely_names | unit_names, max_size=2),
+                                                 'private_tmp': st.booleans(),
+                                                 'pid_files': st.lists(pid_file_paths, max_size=2),
                                                  'notes': st.none() | free_text})
 registries = st.one_of(st.lists(st.one_of(entries, entries, plain_entries, junk), max_size=4),
                        st.lists(likely_entries, max_size=3), st.lists(st.one_of(likely_entries, plain_entries), max_size=4),
@@ -194,6 +204,11 @@ def check_accepted(entries_found):
             assert systemd_accepts(service) and len(service) <= DROPIN_UNIT_NAME_MAX, service
         for holder in entry['evict_holders']:
             assert systemd_accepts(holder), holder
+        assert isinstance(entry['private_tmp'], bool)
+        for path in entry['pid_files']:
+            # Read literally by systemd's command-line parser, and a real path, never one through ".." or in /proc.
+            assert re.match(r'(/[A-Za-z0-9._+-]+)+\Z', path) and os.path.normpath(path) == path, path
+            assert not path.startswith(('/proc/', '/sys/', '/dev/')), path
     # The hosts validate the registry.json the role wrote from it again, and must find it the same.
     assert validate_registry(json.loads(json.dumps(entries_found))) == entries_found
     assert all(isinstance(warning, str) for warning in registry_warnings(entries_found))

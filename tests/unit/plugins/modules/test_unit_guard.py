@@ -180,7 +180,7 @@ def test_writes_the_dropins_of_each_present_unit_then_is_idempotent(run_module, 
         'service': 'sms-webhook.service', 'changed': True, 'load_state': 'loaded', 'active_state': 'active',
         'path': str(tmp_path / ALL_DROPINS[0]), 'dropins': [str(tmp_path / path) for path in ALL_DROPINS[:2]],
         'ports': ['8765/tcp'], 'sockets': [], 'socket_activated': False, 'registered_as': ['sms-webhook.service'],
-        'restart_note': None}
+        'restart_note': None, 'private_tmp': False, 'pid_files': []}
     assert first['registry'] == REGISTRY[:2]
     assert first['systemd_version'] == 252
     assert run_module.warned == []
@@ -268,7 +268,8 @@ def test_raw_entries_are_normalised(run_module, tmp_path):
     result = run_module({'registry': [{'port': '8765', 'service': 'sms-webhook'}], 'unit_dir': str(tmp_path)})
     assert result['protected'][0]['path'].endswith('/sms-webhook.service.d/port-cleanup.conf')
     assert result['registry'] == [{'port': 8765, 'service': 'sms-webhook.service', 'protocol': 'tcp',
-                                   'address': None, 'restart': '', 'evict_holders': [], 'notes': ''}]
+                                   'address': None, 'restart': '', 'evict_holders': [], 'private_tmp': False,
+                                   'pid_files': [], 'notes': ''}]
 
 
 def test_the_restart_backoff_is_written_only_where_systemd_knows_it(run_module, tmp_path):
@@ -456,7 +457,8 @@ def test_a_glob_that_fits_one_loaded_unit_resolves_to_it(run_module, tmp_path):
     assert written(tmp_path) == ['postgresql@15-main.service.d/port-cleanup.conf',
                                  'postgresql@15-main.service.d/restart-policy.conf']
     assert result['registry'] == [{'port': 5432, 'service': 'postgresql@15-main.service', 'protocol': 'tcp',
-                                   'address': None, 'restart': '', 'evict_holders': [], 'notes': ''}]
+                                   'address': None, 'restart': '', 'evict_holders': [], 'private_tmp': False,
+                                   'pid_files': [], 'notes': ''}]
     assert result['protected'][0]['registered_as'] == ['postgresql@*-main.service']
 
 
@@ -761,3 +763,44 @@ def test_entries_that_meet_on_one_unit_must_agree_on_its_restart(run_module, tmp
     assert result['failed'] is True
     assert 'redis-server.service is given different restart values here (always, on-failure)' in result['msg']
     assert list(tmp_path.iterdir()) == []
+
+
+def test_private_tmp_and_pid_files_are_written_kept_out_of_the_host_registry_and_removed(run_module, tmp_path):
+    registry = validate_registry([
+        {'port': 8765, 'service': 'sms-webhook', 'private_tmp': True, 'pid_files': ['/run/sms.pid']},
+        {'port': 5514, 'service': 'syslog-relay', 'protocol': 'udp'},
+    ])
+    args = {'registry': registry, 'unit_dir': str(tmp_path)}
+    first = run_module(args)
+    assert written(tmp_path) == sorted(ALL_DROPINS + ['sms-webhook.service.d/private-tmp.conf'])
+    assert (tmp_path / 'sms-webhook.service.d/private-tmp.conf').read_text().endswith('[Service]\nPrivateTmp=yes\n')
+    assert '--pid-file /run/sms.pid sms-webhook.service 8765/tcp\n' in (
+        tmp_path / 'sms-webhook.service.d/port-cleanup.conf').read_text()
+    assert first['protected'][0]['private_tmp'] is True and first['protected'][0]['pid_files'] == ['/run/sms.pid']
+    # harden never restarts a unit; the running one is told when the new /tmp comes.
+    assert run_module.warned == ['sms-webhook.service gets a /tmp of its own at its next start (systemctl restart '
+                                 'sms-webhook.service); until then it keeps the /tmp it started with']
+    # The registry file keeps the settings of the unit that has them, and no defaults an earlier helper would refuse.
+    assert first['host_registry'][0]['private_tmp'] is True
+    assert 'private_tmp' not in first['host_registry'][1] and 'pid_files' not in first['host_registry'][1]
+
+    del run_module.warned[:]
+    assert run_module(args)['changed'] is False
+    assert run_module.warned == []
+
+    # Left out of the registry, the unit's private /tmp goes; a unit that is not running is not told to restart.
+    run_module.systemd.units['sms-webhook.service']['ActiveState'] = 'inactive'
+    third = run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path)})
+    assert third['changed'] is True
+    assert written(tmp_path) == ALL_DROPINS
+    assert '--pid-file' not in (tmp_path / 'sms-webhook.service.d/port-cleanup.conf').read_text()
+    assert run_module.warned == []
+
+
+def test_state_absent_removes_a_private_tmp_dropin_too(run_module, tmp_path):
+    registry = validate_registry([{'port': 8765, 'service': 'sms-webhook', 'private_tmp': True}])
+    run_module({'registry': registry, 'unit_dir': str(tmp_path)})
+    assert (tmp_path / 'sms-webhook.service.d/private-tmp.conf').exists()
+    result = run_module({'registry': registry, 'unit_dir': str(tmp_path), 'state': 'absent'})
+    assert str(tmp_path / 'sms-webhook.service.d/private-tmp.conf') in result['removed']
+    assert written(tmp_path) == []
