@@ -40,11 +40,13 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership imp
     holder_unit,
     survey,
 )
+from ansible_collections.qwf.collision_guard.plugins.module_utils._pid_files import clear_stale_pid_files
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import (
     PROTOCOLS,
     REGISTRY_PATH,
     entry_label,
     load_registry_document,
+    pid_file_problem,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import (
     cgroup_root,
@@ -538,7 +540,7 @@ def save_state(path, state):
 
 
 USAGE = """usage: collision-guard-evict [--grace-sec S] [--timeout-sec S] [--registry PATH] [--starting UNIT] [--dry-run]
-                            SERVICE [ADDRESS:]PORT/PROTOCOL...
+                            [--pid-file PATH]... SERVICE [ADDRESS:]PORT/PROTOCOL...
 
 Frees the registered ports of a systemd service before it starts: port-cleanup.conf runs it in
 ExecStartPre, of the service and of the socket units that trigger it. Installed by qwf.collision_guard.
@@ -549,6 +551,8 @@ ExecStartPre, of the service and of the socket units that trigger it. Installed 
   --grace-sec S     seconds between SIGTERM and SIGKILL (default 2)
   --timeout-sec S   the most this helper ever takes (default 10)
   --registry PATH   the registry file (default /etc/collision-guard/registry.json)
+  --pid-file PATH   a PID or lock file of SERVICE, removed first when the pid in it is dead
+                    or runs outside SERVICE (never followed when it is a link); repeatable
   --dry-run         say what would be done, and do nothing
 
 Exit codes: 0 the ports are free, 1 refused (nothing was killed), 2 bad arguments,
@@ -559,7 +563,7 @@ named, and not killed again).
 Run by hand on a running service, it counts the service's own processes as the owner.
 """
 _VALUE_OPTIONS = {'--grace-sec': 'grace_sec', '--timeout-sec': 'timeout_sec', '--registry': 'registry',
-                  '--starting': 'starting'}
+                  '--starting': 'starting', '--pid-file': 'pid_files'}
 
 
 def parse_arguments(argv):
@@ -568,7 +572,7 @@ def parse_arguments(argv):
     Hand-written because argparse alone adds about 15 ms to every start.
     """
     options = {'grace_sec': DEFAULT_GRACE_SEC, 'timeout_sec': DEFAULT_TIMEOUT_SEC, 'registry': REGISTRY_PATH,
-               'starting': None, 'dry_run': False, 'help': False}
+               'starting': None, 'dry_run': False, 'help': False, 'pid_files': []}
     positional = []
     remaining = list(argv)
     while remaining:
@@ -589,7 +593,10 @@ def parse_arguments(argv):
                     value = float(value)
                 except ValueError:
                     raise CollisionGuardError('%s: %r is not a number' % (name, value))
-            options[key] = value
+            if key == 'pid_files':
+                options[key].append(value)
+            else:
+                options[key] = value
         elif arg.startswith('-'):
             raise CollisionGuardError('unknown option %r' % arg)
         else:
@@ -612,6 +619,7 @@ def run(options, journal, proc='/proc'):
             problems.append('%s %r %s' % (what, name, problem))
     if not 0 < options['grace_sec'] < options['timeout_sec'] <= 300:
         problems.append('need 0 < --grace-sec < --timeout-sec <= 300')
+    problems.extend('--pid-file %r %s' % (path, pid_file_problem(path)) for path in options['pid_files'] if pid_file_problem(path))
     if problems:
         journal.log(ERROR, 'bad arguments: %s' % '; '.join(problems))
         return EXIT_USAGE
@@ -620,6 +628,9 @@ def run(options, journal, proc='/proc'):
     except CollisionGuardError as error:
         journal.log(ERROR, 'bad port %s' % error)
         return EXIT_USAGE
+
+    if options['pid_files']:
+        clear_stale_pid_files(options['pid_files'], service, journal, options['dry_run'], proc)
 
     # Sockets on other addresses of the port (systemd-resolved on 127.0.0.53:53
     # beside a registered 127.0.0.2:53) do not collide: the judgement would

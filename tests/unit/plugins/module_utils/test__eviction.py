@@ -943,7 +943,7 @@ def test_parse_arguments():
     argv = ['--grace-sec=0.5', '--dry-run', '--registry', '/r.json', 'a.service', '1/tcp', '127.0.0.2:2/udp']
     assert _eviction.parse_arguments(argv) == {
         'grace_sec': 0.5, 'timeout_sec': 10.0, 'registry': '/r.json', 'starting': None, 'dry_run': True,
-        'help': False, 'unit': 'a.service', 'ports': ['1/tcp', '127.0.0.2:2/udp']}
+        'help': False, 'unit': 'a.service', 'ports': ['1/tcp', '127.0.0.2:2/udp'], 'pid_files': []}
     assert _eviction.parse_arguments(['--help'])['help'] is True
 
 
