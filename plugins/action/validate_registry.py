@@ -18,6 +18,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
     registry_warnings,
     validate_registry,
 )
+from ansible_collections.qwf.collision_guard.plugins.module_utils._sqlite import normalise_sqlite, sqlite_problems
 
 
 def hosts_with_another_registry(task_vars, name):
@@ -38,8 +39,9 @@ def hosts_with_another_registry(task_vars, name):
             if host != me and hostvars[host].get(name) != mine]
 
 
-def check_values(registry, source, never_evict, both_protocols='allow', prevent_in=None):
-    """``(entries, problems)``: the registry normalised, and every bad value of it, ``never_evict`` and ``prevent_in`` in one list.
+def check_values(registry, source, never_evict, both_protocols='allow', prevent_in=None, sqlite=None):
+    """``(entries, problems)``: the registry normalised, and every bad value of it, ``never_evict``, ``prevent_in``
+    and ``sqlite`` in one list.
 
     A registry that is not a list at all raises CollisionGuardError.
     """
@@ -56,6 +58,8 @@ def check_values(registry, source, never_evict, both_protocols='allow', prevent_
         problems.extend(both_protocols_problems(entries, source))
     if prevent_in is not None:
         problems.extend(prevent_in_problems(prevent_in))
+    if sqlite is not None:
+        problems.extend(sqlite_problems(sqlite))
     return entries, problems
 
 
@@ -63,7 +67,7 @@ class ActionModule(ActionBase):
     """Validate the registry on the controller; no host is contacted."""
 
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(('registry', 'source', 'both_protocols', 'never_evict', 'prevent_in'))
+    _VALID_ARGS = frozenset(('registry', 'source', 'both_protocols', 'never_evict', 'prevent_in', 'sqlite'))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -76,10 +80,11 @@ class ActionModule(ActionBase):
             both_protocols=dict(type='str', choices=['allow', 'error'], default='allow'),
             never_evict=dict(type='raw', default=list(DEFAULT_NEVER_EVICT)),
             prevent_in=dict(type='raw'),
+            sqlite=dict(type='raw'),
         ))
         try:
             entries, problems = check_values(args['registry'], args['source'], args['never_evict'],
-                                             args['both_protocols'], args['prevent_in'])
+                                             args['both_protocols'], args['prevent_in'], args['sqlite'])
         except CollisionGuardError as error:
             result.update(failed=True, msg=error.full_message(), problems=error.problems)
             return result
@@ -100,5 +105,6 @@ class ActionModule(ActionBase):
         # Legal but risky; each host's own ephemeral range is checked again by unit_guard.
         for warning in registry_warnings(entries):
             self._display.warning('%s: %s' % (args['source'], warning))
-        result.update(changed=False, registry=entries)
+        result.update(changed=False, registry=entries,
+                      sqlite=normalise_sqlite(args['sqlite']) if args['sqlite'] is not None else [])
         return result

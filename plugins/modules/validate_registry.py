@@ -72,6 +72,13 @@ options:
         the root slice C(-.slice).
     type: list
     elements: str
+  sqlite:
+    description:
+      - The role's C(collision_guard_sqlite), checked here too when given, so a bad entry stops the play before any
+        host. A list of C({path, journal_mode}), each C(path) absolute and listed once, each C(journal_mode) V(wal) or
+        V(delete).
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -86,7 +93,7 @@ RETURN = r"""
 registry:
   description:
     - The registry, normalised. Every entry has C(port), C(service), C(protocol), C(address) (null for every
-      address), C(restart) (empty for the role's), C(evict_holders) and C(notes).
+      address), C(restart) (empty for the role's), C(evict_holders), C(private_tmp), C(pid_files) and C(notes).
     - Entries of one service on the same port, protocol and address appear once, with their C(evict_holders) merged.
   returned: success
   type: list
@@ -98,7 +105,17 @@ registry:
       address: null
       restart: ""
       evict_holders: []
+      private_tmp: false
+      pid_files: []
       notes: Twilio inbound
+sqlite:
+  description: The databases of O(sqlite), normalised, with C(journal_mode) defaulted to V(wal); empty without O(sqlite).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - path: /srv/app/data/app.db
+      journal_mode: wal
 problems:
   description: One line per bad value, naming the entry and the value.
   returned: failure
