@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import (
     WILDCARDS,
@@ -25,7 +26,9 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses imp
     entry_collides,
     normalise_address,
 )
+from ansible_collections.qwf.collision_guard.plugins.module_utils._files import _distinct_owners
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import printable
+from ansible_collections.qwf.collision_guard.plugins.module_utils._sqlite import path_problem
 
 RISK_ORDER = {'critical': 0, 'medium': 1, 'low': 2}
 TYPE_LABELS = {
@@ -35,6 +38,13 @@ TYPE_LABELS = {
 COLUMNS = ('Resource', 'Type', 'Owner', 'Port/Path', 'Risk', 'Protection')
 # Units the drill and the system run that a registry should not claim.
 _TRANSIENT_PREFIXES = ('run-', 'collision-guard-squatter-')
+# What a YAML reader refuses anywhere in a stream, a comment too: YAML's printable set, less the line breaks.
+_YAML_UNREADABLE = re.compile(u'[^\t\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]')
+_YAML_ESCAPES = {'"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t'}
+# A unit name made of these YAML reads as the plain string it is; any other is quoted.
+_PLAIN_UNIT_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9:_.@\\-]*\Z')
+# How many shared temp paths of one group a comment names before it counts the rest.
+_PATHS_SHOWN = 5
 
 
 def _owner_label(listener):
@@ -188,21 +198,132 @@ def render_json(rows):
 
 
 def _yaml_string(text):
-    return json.dumps(text)
+    """``text`` as a double-quoted YAML scalar of printable ASCII, every other character escaped.
+
+    The same bytes as ``json.dumps`` for printable text, but a character beyond
+    U+FFFF is one ``\\U`` escape, not a surrogate pair YAML would read as two,
+    and DEL is escaped, which a YAML reader refuses raw.
+    """
+    return '"%s"' % ''.join(
+        _YAML_ESCAPES.get(char) or (char if ' ' <= char <= '~' else
+                                    ('\\u%04x' if ord(char) <= 0xffff else '\\U%08x') % ord(char))
+        for char in text)
+
+
+def _yaml_name(unit):
+    """A unit name for YAML: bare, as the draft always wrote it, unless it holds a character YAML could misread."""
+    return unit if _PLAIN_UNIT_NAME.match(unit) else _yaml_string(unit)
+
+
+def _comment(text):
+    """``text`` fit for a YAML comment: one line, no control character, nothing a YAML reader refuses."""
+    return '# ' + _YAML_UNREADABLE.sub(lambda match: '\\u%04x' % ord(match.group()),
+                                       printable(text.replace('\n', ' ')))
+
+
+def _service_unit(process):
+    """The system service a registry entry can name for a listener or a file holder, else None.
+
+    Transient units and units of a user's own manager are left out: a
+    registry entry cannot own them.
+    """
+    unit = process.get('unit') or ''
+    if unit.endswith('.service') and not unit.startswith(_TRANSIENT_PREFIXES) and not process.get('user_manager'):
+        return unit
+    return None
+
+
+def _findings_of(hosts, kind):
+    """``(host, finding, distinct owners)`` for each finding of type ``kind`` that two or more owners hold."""
+    for host in sorted(hosts):
+        for finding in hosts[host].get('findings') or []:
+            if finding.get('type') != kind:
+                continue
+            owners = _distinct_owners(finding.get('holders') or [])
+            if len(owners) > 1:
+                yield host, finding, owners
+
+
+def rollback_databases(hosts):
+    """``{path: {host: owners}}``: each SQLite database two or more owners had open on a host in rollback mode."""
+    databases = {}
+    for host, finding, owners in _findings_of(hosts, 'sqlite'):
+        if finding.get('journal_mode') == 'rollback':
+            databases.setdefault(finding['path'], {}).setdefault(host, set()).update(owners)
+    return databases
+
+
+def temp_sharers(hosts):
+    """``{unit: {path: other owners}}``: each service unit that shares a path in a shared temp dir with other owners."""
+    sharers = {}
+    for dummy_host, finding, owners in _findings_of(hosts, 'shared-temp'):
+        for unit in set(_service_unit(holder) for holder in finding['holders']) - set([None]):
+            sharers.setdefault(unit, {}).setdefault(finding['path'], set()).update(owners - set([unit]))
+    return sharers
+
+
+def _owners_on_hosts(seen):
+    """'a, b on h1, h2; c on h3' for ``{host: owners}``."""
+    groups = {}
+    for host, owners in seen.items():
+        groups.setdefault(tuple(sorted(owners)), []).append(host)
+    return '; '.join('%s on %s' % (', '.join(owners), ', '.join(sorted(group))) for owners, group in sorted(groups.items()))
+
+
+def _shared_paths(paths):
+    """'/tmp/a, /tmp/b with x.service; /tmp/c with y.service' for ``{path: other owners}``."""
+    groups = {}
+    for path, others in paths.items():
+        groups.setdefault(tuple(sorted(others)), []).append(path)
+    parts = []
+    for others, group in sorted(groups.items(), key=lambda item: min(item[1])):
+        group.sort()
+        more = len(group) - _PATHS_SHOWN
+        parts.append('%s%s with %s' % (', '.join(group[:_PATHS_SHOWN]), ' and %d more' % more if more > 0 else '',
+                                       ', '.join(others)))
+    return '; '.join(parts)
+
+
+def _sqlite_draft(hosts):
+    """The proposed collision_guard_sqlite lines, none when no database needs WAL.
+
+    A path collision_guard_sqlite would refuse (a control character in it)
+    is named in a comment instead, so the draft passes as it is.
+    """
+    databases = rollback_databases(hosts)
+    if not databases:
+        return []
+    lines = ['# SQLite databases that several owners open with a rollback journal, where a writer locks out every',
+             '# reader and writer; in WAL, readers work beside the writer.', 'collision_guard_sqlite:']
+    listed = False
+    for path in sorted(databases):
+        opened = 'rollback journal opened by %s' % _owners_on_hosts(databases[path])
+        problem = path_problem(path)
+        if problem:
+            lines.append('  ' + _comment('%s: %s %s, so it cannot be proposed' % (opened, path, problem)))
+            continue
+        listed = True
+        lines += ['  ' + _comment(opened), '  - path: %s' % _yaml_string(path), '    journal_mode: wal']
+    if not listed:
+        lines[2] = 'collision_guard_sqlite: []'
+    return lines
 
 
 def registry_draft(hosts):
-    """A proposed collision_guard_registry, from the listeners that systemd services own.
+    """A proposed collision_guard_registry, from the listeners that systemd services own, and collision_guard_sqlite.
 
     A service that binds a wildcard claims every address; one that binds
     only specific addresses gets an entry per address, so services sharing
-    a port on separate addresses can all be registered.
+    a port on separate addresses can all be registered. A service that
+    shares a path in a shared temp dir with another owner gets
+    ``private_tmp: true``; each rollback-journal database that two or more
+    owners open is proposed for WAL.
     """
     claims = {}
     for host in sorted(hosts):
         for listener in hosts[host].get('listeners', []):
-            unit = listener.get('unit') or ''
-            if not unit.endswith('.service') or unit.startswith(_TRANSIENT_PREFIXES) or listener.get('user_manager'):
+            unit = _service_unit(listener)
+            if not unit:
                 continue
             # As validate_registry writes it, so the draft passes unchanged.
             address = normalise_address(listener['address'])[0] or listener['address']
@@ -220,23 +341,38 @@ def registry_draft(hosts):
             entries.append({'port': port, 'protocol': protocol, 'service': unit, 'address': address,
                             'hosts': sorted(hosts_seen)})
 
+    sharers = temp_sharers(hosts)
     lines = ['---', '# Proposed by qwf.collision_guard.audit from the listeners that systemd services own.',
              '# Review it, then paste it into group_vars/all.yml.', 'collision_guard_registry:']
+    registry_key = len(lines) - 1
     accepted = []
     for entry in entries:
         clash = [other for other in accepted if (other['port'], other['protocol']) == (entry['port'], entry['protocol'])
                  and other['service'] != entry['service'] and entries_collide(other['address'], entry['address'])]
         if clash:
-            lines.append('  # %s/%s is also held by %s on %s; one port can have one owner.' % (
-                endpoint(entry['address'], entry['port']), entry['protocol'], entry['service'], ', '.join(entry['hosts'])))
+            lines.append('  ' + _comment('%s/%s is also held by %s on %s; one port can have one owner.' % (
+                endpoint(entry['address'], entry['port']), entry['protocol'], entry['service'], ', '.join(entry['hosts']))))
             continue
         accepted.append(entry)
+        shared = sharers.get(entry['service'])
+        if shared:
+            lines.append('  ' + _comment('%s shares %s; private_tmp gives it a /tmp and /var/tmp of its own' % (
+                entry['service'], _shared_paths(shared))))
         lines += ['  - port: %d' % entry['port'],
-                  '    service: %s' % entry['service'],
+                  '    service: %s' % _yaml_name(entry['service']),
                   '    protocol: %s' % entry['protocol']]
         if entry['address']:
             lines.append('    address: %s' % _yaml_string(entry['address']))
+        if shared:
+            lines.append('    private_tmp: true')
         lines.append('    notes: %s' % _yaml_string('seen on %s' % ', '.join(entry['hosts'])))
     if not entries:
-        lines[-1] = 'collision_guard_registry: []'
-    return '\n'.join(lines) + '\n'
+        lines[registry_key] = 'collision_guard_registry: []'
+
+    registered = set(entry['service'] for entry in accepted)
+    outbid = set(entry['service'] for entry in entries) - registered
+    for unit in sorted(set(sharers) - registered):
+        why = 'its ports are held by other services' if unit in outbid else 'it has no port to register'
+        lines.append('  ' + _comment('%s shares %s; %s, so private_tmp cannot be proposed for it' % (
+            unit, _shared_paths(sharers[unit]), why)))
+    return '\n'.join(lines + _sqlite_draft(hosts)) + '\n'

@@ -342,7 +342,7 @@ def scan_open_files(describe, proc='/proc', skip_pids=()):
         for target, writing in seen.items():
             paths.setdefault(target, []).append({
                 'pid': pid, 'name': who.get('name'), 'unit': who.get('unit'), 'session': who.get('session'),
-                'writing': writing, 'cwd': target == cwd,
+                'user_manager': who.get('user_manager'), 'writing': writing, 'cwd': target == cwd,
             })
     return paths, complete
 

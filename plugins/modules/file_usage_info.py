@@ -113,12 +113,13 @@ findings:
       elements: str
       sample: ["app.service (pid 812)", "cron.service (pid 4410)"]
     holders:
-      description: The processes that use the resource, with C(pid), C(name), C(unit), C(session), C(writing)
-        (V(write), V(append) or null) and C(cwd).
+      description: The processes that use the resource, with C(pid), C(name), C(unit), C(session), C(user_manager)
+        (the user's service manager, such as C(user@1000.service), when C(unit) is one of that user's own units, else
+        null), C(writing) (V(write), V(append) or null) and C(cwd).
       returned: always
       type: list
       elements: dict
-      sample: [{pid: 812, name: python3, unit: app.service, session: 812, writing: write, cwd: false}]
+      sample: [{pid: 812, name: python3, unit: app.service, session: 812, user_manager: null, writing: write, cwd: false}]
     journal_mode:
       description: For C(sqlite), V(wal) or V(rollback), read from the database header.
       returned: when type is sqlite
