@@ -10,7 +10,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR := 0
 export PY_COLORS := 0
 
-.PHONY: test demo demo-down units sanity lint molecule bench collection venv clean
+.PHONY: test demo demo-down units sanity lint packaging molecule bench collection venv clean
 
 test: venv
 	scripts/test.sh
@@ -42,6 +42,10 @@ units: venv collection
 
 sanity: venv
 	scripts/sanity.sh
+
+# The changelog fragments, galaxy.yml and the execution environment, offline.
+packaging: venv collection
+	scripts/packaging.sh
 
 # ansible-lint installs this collection into ~/.ansible/collections once
 # and then keeps that copy; drop it so each run sees the current code.

@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-suites=(units sanity lint molecule)
+suites=(units sanity lint packaging molecule)
 began=$(date +%s)
 passed=0
 failed=0
