@@ -102,7 +102,7 @@ class ActionModule(ActionBase):
                 % (args['source'], ', '.join(differing), task_vars['inventory_hostname'])))
             return result
 
-        # Legal but risky; each host's own ephemeral range is checked again by unit_guard.
+        # Legal but risky; each host's own ephemeral range is checked again by guard_dropins.
         for warning in registry_warnings(entries):
             self._display.warning('%s: %s' % (args['source'], warning))
         result.update(changed=False, registry=entries,

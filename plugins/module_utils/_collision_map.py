@@ -26,7 +26,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses imp
     entry_collides,
     normalise_address,
 )
-from ansible_collections.qwf.collision_guard.plugins.module_utils._files import _distinct_owners
+from ansible_collections.qwf.collision_guard.plugins.module_utils._file_usage import _distinct_owners
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import printable
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sqlite import path_problem
 

@@ -17,7 +17,7 @@ import os
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import is_managed
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import read_bytes, write_atomically
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import read_bytes, write_atomically
 
 DROPIN_MODE = '0644'
 

@@ -26,7 +26,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import ast
 import errno
 import glob
 import json
@@ -35,18 +34,20 @@ import re
 import shlex
 import sys
 import time
+import zipfile
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _journal, _prevention
 from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses import endpoint
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import (
     DEFAULT_UNIT_DIR, HELPER_NAME, PORT_CLEANUP_NAME, is_managed)
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import write_atomically
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import write_atomically
+from ansible_collections.qwf.collision_guard.plugins.module_utils._imports import missing_modules, module_member
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import CRITICAL, OK, WARNING, gather_findings
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import REGISTRY_PATH, load_registry
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import cgroup_root, read_text
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import run_systemctl, show_properties
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import cgroup_path, strip_cgroup_root
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import cgroup_path, strip_cgroup_root
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import UNIT_TYPES, unit_name_problem
 
 METRICS_FILE = 'collision_guard.prom'
@@ -65,8 +66,6 @@ METRICS_CMDLINE_MAX = 128
 # squatter cannot flood the journal or the alert.
 CMDLINE_MAX = 1024
 CUT_MARK = '...'
-# The package path of the collection code the helper runs on, installed beside it.
-HELPER_PACKAGE = 'ansible_collections.qwf.collision_guard.plugins.module_utils'
 # Where systemd looks for a command given without a path (systemd.exec(5), "Command lines").
 SYSTEMD_EXEC_PATH = ('/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin')
 # The prefixes an Exec line's command may carry ("-", "+", "!", "@", ":", "|").
@@ -320,48 +319,35 @@ def run_alert(command, findings, log, timeout=ALERT_TIMEOUT_SEC):
     return process.returncode == 0
 
 
-def _imported_modules(tree):
-    """The collection's module_utils (``_eviction``, ...) that a parsed Python file imports."""
-    names = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            if node.module == HELPER_PACKAGE:
-                names.extend(alias.name for alias in node.names)
-            elif node.module.startswith(HELPER_PACKAGE + '.'):
-                names.append(node.module[len(HELPER_PACKAGE) + 1:].split('.')[0])
-        elif isinstance(node, ast.Import):
-            names.extend(alias.name[len(HELPER_PACKAGE) + 1:].split('.')[0] for alias in node.names
-                         if alias.name.startswith(HELPER_PACKAGE + '.'))
-    return names
-
-
 def helper_problems(helper):
-    """What keeps the eviction helper at ``helper`` from running: it, or a module file it needs, missing or unreadable.
+    """What keeps the eviction helper at ``helper`` from running: it missing, damaged, or lacking a module it imports.
 
-    The module files are the collection's own, installed beside it, followed
-    import by import from the helper script.
+    The helper is one file, a zip application of its ``__main__.py`` and the
+    collection's module_utils; each import is followed inside the archive.
     """
-    package_dir = os.path.join(os.path.dirname(helper), *HELPER_PACKAGE.split('.'))
-    problems = []
-    pending, seen = [helper], set([helper])
-    while pending:
-        path = pending.pop(0)
-        if not os.path.isfile(path):
-            problems.append('%s is missing' % path if path == helper else
-                            '%s, which the eviction helper imports, is missing' % path)
-            continue
-        try:
-            with open(path, 'rb') as handle:
-                tree = ast.parse(handle.read(), path)
-        except (IOError, OSError, SyntaxError, ValueError) as error:
-            problems.append('%s cannot be read as Python: %s' % (path, error))
-            continue
-        for name in _imported_modules(tree):
-            module_path = os.path.join(package_dir, name + '.py')
-            if module_path not in seen:
-                seen.add(module_path)
-                pending.append(module_path)
-    return problems
+    if not os.path.isfile(helper):
+        return ['%s is missing' % helper]
+    try:
+        with zipfile.ZipFile(helper) as archive:
+            damaged = archive.testzip()
+            if damaged:
+                return ['%s is damaged: %s in it fails its checksum' % (helper, damaged)]
+            members = set(archive.namelist())
+            if '__main__.py' not in members:
+                return ['%s is a zip archive without __main__.py, not the collection\'s helper' % helper]
+
+            def read_member(name):
+                member = module_member(name)
+                return archive.read(member) if member in members else None
+
+            dummy_needed, missing = missing_modules(archive.read('__main__.py'), read_member)
+    except zipfile.BadZipfile:
+        return ['%s is not the collection\'s helper: not a zip application (harden installs it as one)' % helper]
+    except SyntaxError as error:
+        return ['%s holds a file that cannot be read as Python: %s' % (helper, error)]
+    except (IOError, OSError, RuntimeError, ValueError) as error:
+        return ['%s cannot be read: %s' % (helper, error)]
+    return ['%s lacks %s, which the eviction helper imports' % (helper, module_member(name)) for name in missing]
 
 
 def program_problem(program):

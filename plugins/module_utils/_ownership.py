@@ -28,7 +28,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
     entry_label,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import (
     LIST_SOCKETS_COMMAND,
     VIEW_PROPERTIES,
     attribute_socket_units,
@@ -45,7 +45,7 @@ FREE = 'free'
 
 # What one socket on a registered port is to that entry. Every caller judges
 # with ``Judge.verdict``: the eviction helper, port_ownership_info (check.yml),
-# the monitor, unit_guard (harden), wait_for_port_owner (verify) and audit.
+# the monitor, guard_dropins (harden), wait_for_port_owner (verify) and audit.
 OWNER = 'owner'          # the registered unit, a unit part of it, or a socket unit that triggers it
 ELSEWHERE = 'elsewhere'  # bound to an address that does not collide with the entry's
 SQUATTER = 'squatter'    # may be evicted when the registered unit starts

@@ -30,8 +30,8 @@ import os
 import stat
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._files import parse_pid, parse_proc_locks
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import kind_of, open_directory
+from ansible_collections.qwf.collision_guard.plugins.module_utils._file_usage import parse_pid, parse_proc_locks
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import kind_of, open_directory
 from ansible_collections.qwf.collision_guard.plugins.module_utils._journal import NOTICE, WARNING
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import cgroup_root, describe_process, read_text
 

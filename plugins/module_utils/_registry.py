@@ -25,7 +25,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._addresses imp
     normalise_address,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import RESTART_VALUES
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import RESTART_VALUES
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import (
     DROPIN_UNIT_NAME_MAX,
     GLOB_CHARS,

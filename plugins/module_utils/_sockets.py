@@ -33,7 +33,7 @@ import stat
 import struct
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _sock_diag
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import (
     cgroup_path,
     container_from_cgroup,
     manager_from_cgroup,

@@ -26,13 +26,13 @@ import stat
 from urllib.parse import quote
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._files import (
+from ansible_collections.qwf.collision_guard.plugins.module_utils._file_usage import (
     COMPANION_SUFFIXES,
     SQLITE_HEADER_SIZE,
     owners_label,
     sqlite_journal_mode,
 )
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import (
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import (
     open_directory,
     plain_file_problem,
 )

@@ -19,7 +19,7 @@ __metaclass__ = type
 import time
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import parse_unit_properties, show_command
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import parse_unit_properties, show_command
 
 
 def run_systemctl(argv, deadline):

@@ -51,7 +51,7 @@ options:
   registry:
     description:
       - The registry entries whose unit is on this host, under their canonical names, as
-        M(qwf.collision_guard.unit_guard) returns them in RV(qwf.collision_guard.unit_guard#module:registry).
+        M(qwf.collision_guard.guard_dropins) returns them in RV(qwf.collision_guard.guard_dropins#module:registry).
       - Each needs C(port), C(service), and optionally C(protocol) and C(address).
     type: list
     elements: dict
@@ -164,7 +164,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import dropin_path, is_managed, unit_of_dropin
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import read_bytes
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import read_bytes
 from ansible_collections.qwf.collision_guard.plugins.module_utils._module_files import sync_dropin
 from ansible_collections.qwf.collision_guard.plugins.module_utils._prevention import (
     DENY_DROPIN_NAME,
@@ -181,7 +181,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._prevention im
     support_problem,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import parse_unit_properties, show_command
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import parse_unit_properties, show_command
 
 
 def read_text(path):

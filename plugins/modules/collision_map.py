@@ -32,7 +32,7 @@ options:
     description:
       - Maps each host name to its results, with the keys C(listeners) (from port_usage_info), C(ownership)
         (the C(findings) and C(unregistered) of port_ownership_info), C(findings) (from file_usage_info) and
-        C(protected) (from unit_guard in check mode).
+        C(protected) (from guard_dropins in check mode).
     type: dict
     required: true
 """

@@ -170,7 +170,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils._files import find_shared_files
+from ansible_collections.qwf.collision_guard.plugins.module_utils._file_usage import find_shared_files
 
 
 def main():

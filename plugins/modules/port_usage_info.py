@@ -205,7 +205,7 @@ listeners:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import read_listeners
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import (
     LIST_SOCKETS_COMMAND,
     attribute_socket_units,
 )

@@ -117,7 +117,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native, to_text
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import (
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import (
     open_directory,
     read_plain_file,
     replace_file,

@@ -106,7 +106,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import read_bytes, write_atomically
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import read_bytes, write_atomically
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import port_problem
 from ansible_collections.qwf.collision_guard.plugins.module_utils._reserved_ports import (
     DEFAULT_SYSCTL_FILE,

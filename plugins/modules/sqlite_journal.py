@@ -167,7 +167,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._files import scan_open_files
+from ansible_collections.qwf.collision_guard.plugins.module_utils._file_usage import scan_open_files
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import process_describer
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sqlite import (
     BUSY_TIMEOUT_MS_MAX,

@@ -3,11 +3,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The installed entry scripts, run the way the drop-in and the monitor's unit run them.
+"""The host programs, run the way the drop-in and the monitor's unit run them.
 
-The helper directory is laid out as the harden role lays it out, then
-broken the ways a host breaks: a module file, the helper or the
-interpreter missing. A broken guard never blocks a start.
+Each program is built as the host_program action builds it, one zip
+application, then broken the ways a host breaks it: a module missing from
+the archive or damaged in it, the helper or the interpreter missing. A
+broken guard never blocks a start.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,7 +17,6 @@ __metaclass__ = type
 
 import os
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -24,25 +24,34 @@ import sys
 import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import render_port_cleanup
+from ansible_collections.qwf.collision_guard.plugins.module_utils._imports import module_member
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
+from ansible_collections.qwf.collision_guard.plugins.plugin_utils._host_program import (
+    program_bytes,
+    program_members,
+    read_module_utils,
+)
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..', '..')
-PACKAGES = ['ansible_collections', 'ansible_collections/qwf', 'ansible_collections/qwf/collision_guard',
-            'ansible_collections/qwf/collision_guard/plugins',
-            'ansible_collections/qwf/collision_guard/plugins/module_utils']
-MODULE_UTILS = PACKAGES[-1]
+PROGRAMS = {'collision-guard-evict': 'the eviction helper', 'collision-guard-check': 'the ownership checker'}
+
+
+def members_of(program):
+    with open(os.path.join(ROOT, 'roles', 'harden', 'files', program), 'rb') as handle:
+        return program_members(handle.read(), read_module_utils())
+
+
+def install(helper_dir, program, members):
+    (helper_dir / program).write_bytes(program_bytes(members, PROGRAMS[program]))
 
 
 @pytest.fixture
 def helper_dir(tmp_path):
-    """A helper directory as roles/harden/tasks/helper.yml and monitor.yml install it."""
+    """A helper directory as roles/harden/tasks/helper.yml and monitor.yml install it: one file per program."""
     base = tmp_path / 'collision-guard'
-    shutil.copytree(os.path.join(ROOT, 'plugins', 'module_utils'), str(base / MODULE_UTILS),
-                    ignore=shutil.ignore_patterns('__pycache__'))
-    for package in PACKAGES:
-        (base / package / '__init__.py').write_text('')
-    for script in ('collision-guard-evict', 'collision-guard-check'):
-        shutil.copy(os.path.join(ROOT, 'roles', 'harden', 'files', script), str(base / script))
+    base.mkdir()
+    for program in PROGRAMS:
+        install(base, program, members_of(program))
     return base
 
 
@@ -75,21 +84,34 @@ def test_an_intact_helper_on_a_free_port_says_nothing(helper_dir):
     assert (result.returncode, result.stdout, result.stderr) == (0, '', '')
 
 
+def test_a_program_is_one_file_that_runs_from_its_archive_alone(helper_dir):
+    assert sorted(os.listdir(str(helper_dir))) == sorted(PROGRAMS)
+    assert (helper_dir / 'collision-guard-evict').read_bytes().startswith(
+        b'# Managed by qwf.collision_guard. Local edits are overwritten.\n')
+    # Built twice, the same bytes: a rerun finds the same checksum and sends nothing.
+    assert program_bytes(members_of('collision-guard-evict'), 'x') == program_bytes(members_of('collision-guard-evict'), 'x')
+
+
 def test_a_missing_module_lets_the_start_go_on_with_a_warning_naming_it(helper_dir):
-    os.unlink(str(helper_dir / MODULE_UTILS / '_ownership.py'))
+    members = members_of('collision-guard-evict')
+    del members[module_member('_ownership')]
+    install(helper_dir, 'collision-guard-evict', members)
     result = run(exec_start_pre(helper_dir, free_port()))
     assert result.returncode == 0
     assert result.stderr == (
         "<4>collision-guard-evict: cannot load its code from %s (ModuleNotFoundError: No module named "
         "'ansible_collections.qwf.collision_guard.plugins.module_utils._ownership'); the start goes on without "
-        "freeing the port\n" % helper_dir)
+        "freeing the port\n" % (helper_dir / 'collision-guard-evict'))
 
 
 def test_a_damaged_module_lets_the_start_go_on_with_a_warning(helper_dir):
-    (helper_dir / MODULE_UTILS / '_journal.py').write_text('def broken(:\n')
+    members = members_of('collision-guard-evict')
+    members[module_member('_journal')] = b'def broken(:\n'
+    install(helper_dir, 'collision-guard-evict', members)
     result = run(exec_start_pre(helper_dir, free_port()))
     assert result.returncode == 0
-    assert result.stderr.startswith('<4>collision-guard-evict: cannot load its code from %s (SyntaxError: ' % helper_dir)
+    assert result.stderr.startswith('<4>collision-guard-evict: cannot load its code from %s (SyntaxError: ' % (
+        helper_dir / 'collision-guard-evict'))
     assert result.stderr.count('\n') == 1
 
 
@@ -118,9 +140,12 @@ def test_the_helpers_own_refusals_still_fail_the_start(helper_dir):
 
 
 def test_the_monitor_without_its_modules_fails_with_one_clear_line(helper_dir):
-    os.unlink(str(helper_dir / MODULE_UTILS / '_monitor.py'))
+    members = members_of('collision-guard-check')
+    del members[module_member('_monitor')]
+    install(helper_dir, 'collision-guard-check', members)
     result = run([sys.executable, '-I', str(helper_dir / 'collision-guard-check'), '--textfile-dir', str(helper_dir)])
     assert result.returncode == 1
     assert result.stderr == (
         "<3>collision-guard-check: cannot load its code from %s (ModuleNotFoundError: No module named "
-        "'ansible_collections.qwf.collision_guard.plugins.module_utils._monitor'); no port was checked\n" % helper_dir)
+        "'ansible_collections.qwf.collision_guard.plugins.module_utils._monitor'); no port was checked\n" % (
+            helper_dir / 'collision-guard-check'))

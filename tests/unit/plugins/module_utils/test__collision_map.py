@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from ansible_collections.qwf.collision_guard.plugins.action.validate_registry import check_values
-from ansible_collections.qwf.collision_guard.plugins.module_utils import _collision_map, _files, _ownership, _registry, _sqlite
+from ansible_collections.qwf.collision_guard.plugins.module_utils import _collision_map, _file_usage, _ownership, _registry, _sqlite
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import DEFAULT_NEVER_EVICT, printable, validate_registry
 
 REGISTRY = validate_registry([
@@ -320,7 +320,7 @@ def file_holder(pid, unit=None, session=None, name='python3', writing=None, cwd=
 
 
 def sqlite_finding(path, mode, holders):
-    """A SQLite finding as file_usage_info reports it (risk and reason as _files judges a shared one)."""
+    """A SQLite finding as file_usage_info reports it (risk and reason as _file_usage judges a shared one)."""
     return {'type': 'sqlite', 'path': path, 'journal_mode': mode, 'companions': [], 'holders': holders,
             'owners': ['%s (pid %s)' % (item['unit'] or item['name'], item['pid']) for item in holders],
             'risk': 'low' if mode == 'wal' else 'critical', 'reason': 'r', 'protection': 'WAL journal' if mode == 'wal' else 'none'}
@@ -341,13 +341,13 @@ REPORT_API_LISTENER = listener(8771, 'report-api.service', 20)
 
 
 def test_the_fixtures_have_the_keys_file_usage_info_gives():
-    """Only the keys matter to the draft; they must be the ones _files writes, so the shapes cannot drift apart."""
+    """Only the keys matter to the draft; they must be the ones _file_usage writes, so the shapes cannot drift apart."""
     holders = [WRITER, READER]
     assert set(sqlite_finding('/a.db', 'rollback', holders)) == set(
-        _files.assess_sqlite('/a.db', 'rollback', holders, []))
-    assert _files.assess_sqlite('/a.db', 'rollback', holders, [])['journal_mode'] == 'rollback'
-    assert set(temp_finding('/tmp/a', holders)) == set(_files.assess_shared_path('/tmp/a', holders, holders, 'temp'))
-    assert _files.assess_shared_path('/tmp/a', holders, holders, 'temp')['type'] == 'shared-temp'
+        _file_usage.assess_sqlite('/a.db', 'rollback', holders, []))
+    assert _file_usage.assess_sqlite('/a.db', 'rollback', holders, [])['journal_mode'] == 'rollback'
+    assert set(temp_finding('/tmp/a', holders)) == set(_file_usage.assess_shared_path('/tmp/a', holders, holders, 'temp'))
+    assert _file_usage.assess_shared_path('/tmp/a', holders, holders, 'temp')['type'] == 'shared-temp'
 
 
 def sqlite_section_of(text):

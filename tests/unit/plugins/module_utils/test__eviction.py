@@ -29,7 +29,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
     load_registry_document,
     validate_registry,
 )
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import LIST_SOCKETS_COMMAND, VIEW_PROPERTIES
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import LIST_SOCKETS_COMMAND, VIEW_PROPERTIES
 
 REGISTRY = [
     {'port': 8765, 'service': 'sms-webhook'},

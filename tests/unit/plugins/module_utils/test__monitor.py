@@ -12,6 +12,7 @@ import os
 import shutil
 import sys
 import time
+import zipfile
 
 import pytest
 
@@ -19,6 +20,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _monitor
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
+from ansible_collections.qwf.collision_guard.plugins.module_utils._imports import module_member
+from ansible_collections.qwf.collision_guard.plugins.plugin_utils._host_program import (
+    program_bytes,
+    program_members,
+    read_module_utils,
+)
 
 SQUATTER = {'pid': 4242, 'name': 'python3', 'user': 'root', 'unit': 'session-7.scope', 'container': None,
             'cmdline': ['python3', '-c', 'print("a\\\\b")\nx']}
@@ -291,19 +298,21 @@ def test_cmdlines_are_shown_unless_switched_off_or_hidden_by_proc(tmp_path):
 
 
 ROOT = os.path.join(os.path.dirname(__file__), '..', '..', '..', '..')
-PACKAGE = ('ansible_collections', 'qwf', 'collision_guard', 'plugins', 'module_utils')
+HELPER_SOURCE = os.path.join(ROOT, 'roles', 'harden', 'files', 'collision-guard-evict')
+
+
+def helper_members():
+    with open(HELPER_SOURCE, 'rb') as handle:
+        return program_members(handle.read(), read_module_utils())
 
 
 @pytest.fixture
 def installed(tmp_path):
-    """A host as harden leaves it: the helper and the collection's code in a helper directory, drop-ins that run it."""
+    """A host as harden leaves it: the helper, one file, in a helper directory, and drop-ins that run it."""
     helper_dir = tmp_path / 'lib' / 'collision-guard'
-    package = helper_dir.joinpath(*PACKAGE)
-    package.mkdir(parents=True)
-    for name in os.listdir(os.path.join(ROOT, 'plugins', 'module_utils')):
-        if name.endswith('.py'):
-            shutil.copy(os.path.join(ROOT, 'plugins', 'module_utils', name), str(package / name))
-    shutil.copy(os.path.join(ROOT, 'roles', 'harden', 'files', 'collision-guard-evict'), str(helper_dir))
+    helper_dir.mkdir(parents=True)
+    helper = helper_dir / 'collision-guard-evict'
+    helper.write_bytes(program_bytes(helper_members(), 'the eviction helper'))
     units = tmp_path / 'units'
     for unit in ('sms-webhook.service', 'status-api.service', 'ssh.socket'):
         (units / (unit + '.d')).mkdir(parents=True)
@@ -311,7 +320,10 @@ def installed(tmp_path):
             '# Managed by qwf.collision_guard. Local edits are overwritten.\n# Frees ports.\n[Service]\n'
             'ExecStartPre=+%s -I %s/collision-guard-evict --grace-sec 2 --timeout-sec 10 %s 8765/tcp\n' % (
                 sys.executable, helper_dir, unit))
-    return {'units': units, 'helper_dir': helper_dir, 'package': package}
+    return {'units': units, 'helper_dir': helper_dir, 'helper': helper}
+
+
+USERS = '(needed by the port-cleanup.conf of sms-webhook.service, ssh.socket, status-api.service)'
 
 
 def test_a_whole_guard_has_no_problem(installed):
@@ -322,31 +334,53 @@ def test_a_whole_guard_has_no_problem(installed):
 
 
 def test_a_missing_helper_is_named_with_the_units_that_need_it(installed):
-    (installed['helper_dir'] / 'collision-guard-evict').unlink()
+    installed['helper'].unlink()
     assert _monitor.guard_status(str(installed['units'])) == (False, [
-        '%s/collision-guard-evict is missing (needed by the port-cleanup.conf of sms-webhook.service, ssh.socket, '
-        'status-api.service)' % installed['helper_dir']])
+        '%s/collision-guard-evict is missing %s' % (installed['helper_dir'], USERS)])
 
 
 @pytest.mark.parametrize('module', ['_eviction', '_sock_diag', '_unit_names', '_journal'])
-def test_a_missing_module_the_helper_imports_is_named(installed, module):
+def test_a_module_the_helper_imports_missing_from_its_archive_is_named(installed, module):
     """_sock_diag and _unit_names are imported through other modules, not by the helper script itself."""
-    (installed['package'] / (module + '.py')).unlink()
+    members = helper_members()
+    del members[module_member(module)]
+    installed['helper'].write_bytes(program_bytes(members, 'the eviction helper'))
     ok, problems = _monitor.guard_status(str(installed['units']))
     assert not ok
-    assert problems == ['%s, which the eviction helper imports, is missing (needed by the port-cleanup.conf of '
-                        'sms-webhook.service, ssh.socket, status-api.service)' % (installed['package'] / (module + '.py'))]
+    assert problems == ['%s lacks %s, which the eviction helper imports %s' % (
+        installed['helper'], module_member(module), USERS)]
 
 
-def test_a_module_the_helper_does_not_import_may_be_missing(installed):
-    (installed['package'] / '_collision_map.py').unlink()
-    assert _monitor.guard_status(str(installed['units'])) == (True, [])
+def test_the_archive_holds_exactly_what_the_helper_imports(installed):
+    with zipfile.ZipFile(str(installed['helper'])) as archive:
+        names = archive.namelist()
+    assert module_member('_eviction') in names and module_member('_sock_diag') in names
+    # The audit's and the SQLite module's code is not the helper's.
+    assert module_member('_collision_map') not in names and module_member('_sqlite') not in names
 
 
 def test_a_module_that_is_not_python_is_named(installed):
-    (installed['package'] / '_errors.py').write_text('def broken(:\n')
+    members = helper_members()
+    members[module_member('_errors')] = b'def broken(:\n'
+    installed['helper'].write_bytes(program_bytes(members, 'the eviction helper'))
     ok, problems = _monitor.guard_status(str(installed['units']))
-    assert not ok and problems[0].startswith('%s cannot be read as Python: ' % (installed['package'] / '_errors.py'))
+    assert not ok and problems[0].startswith('%s holds a file that cannot be read as Python: ' % installed['helper'])
+
+
+def test_a_damaged_archive_is_named(installed):
+    content = bytearray(installed['helper'].read_bytes())
+    offset = content.index(b'def main(')  # inside a stored member: its checksum no longer holds
+    content[offset:offset + 3] = b'DEF'
+    installed['helper'].write_bytes(bytes(content))
+    ok, problems = _monitor.guard_status(str(installed['units']))
+    assert not ok and problems[0].startswith('%s is damaged: ' % installed['helper'])
+
+
+def test_a_helper_that_is_not_an_archive_is_named(installed):
+    installed['helper'].write_text('# an earlier version\nimport os\n')
+    assert _monitor.guard_status(str(installed['units']))[1] == [
+        "%s is not the collection's helper: not a zip application (harden installs it as one) %s" % (
+            installed['helper'], USERS)]
 
 
 def test_a_missing_interpreter_is_named(installed):

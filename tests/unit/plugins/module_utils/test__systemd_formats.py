@@ -13,7 +13,7 @@ import os
 import pytest
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import (
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import (
     VIEW_PROPERTIES,
     attribute_socket_units,
     cgroup_path,

@@ -21,7 +21,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils import _ownership, _sockets
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import validate_registry
-from ansible_collections.qwf.collision_guard.plugins.modules import unit_guard
+from ansible_collections.qwf.collision_guard.plugins.modules import guard_dropins
 
 REGISTRY = validate_registry([
     {'port': 8765, 'service': 'sms-webhook'},
@@ -123,7 +123,7 @@ def run_module(monkeypatch, capsys, tmp_path_factory):
 
     monkeypatch.setattr(_ownership, 'read_listeners', read_listeners)
     # The units of the Ansible connection: a local one here, unless a test says otherwise.
-    monkeypatch.setattr(unit_guard, 'ancestor_units', lambda pid, proc='/proc': list(run.connection))
+    monkeypatch.setattr(guard_dropins, 'ancestor_units', lambda pid, proc='/proc': list(run.connection))
 
     def run(args):
         # The helper's Python must exist on the host; this test's own does.
@@ -131,7 +131,7 @@ def run_module(monkeypatch, capsys, tmp_path_factory):
                                         helper_dir=str(tmp_path / 'helper')))
         with patch_module_args(args):
             with pytest.raises(SystemExit):
-                unit_guard.main()
+                guard_dropins.main()
         return json.loads(capsys.readouterr().out)
 
     # Recorded here: where warnings end up depends on what else the test
@@ -347,7 +347,7 @@ def test_a_missing_helper_python_fails_before_writing(run_module, tmp_path, caps
     with patch_module_args({'registry': REGISTRY, 'unit_dir': str(tmp_path),
                             'eviction': {'helper_python': str(tmp_path / 'no-python')}}):
         with pytest.raises(SystemExit):
-            unit_guard.main()
+            guard_dropins.main()
     result = json.loads(capsys.readouterr().out)
     assert result['failed'] is True
     assert 'no-python is not an executable on this host' in result['msg']
@@ -419,7 +419,7 @@ def test_state_absent_removes_every_dropin_the_collection_wrote_and_nothing_else
 
 def test_only_ephemeral_ports_draw_a_warning_on_the_host(run_module, monkeypatch, tmp_path):
     # Well-known ports were warned about on the controller; the host's own ephemeral range is checked here.
-    monkeypatch.setattr(unit_guard, 'parse_port_range', lambda text: (32768, 60999))
+    monkeypatch.setattr(guard_dropins, 'parse_port_range', lambda text: (32768, 60999))
     registry = validate_registry([{'port': 80, 'service': 'sms-webhook'}, {'port': 40000, 'service': 'syslog-relay'}])
     assert run_module({'registry': registry, 'unit_dir': str(tmp_path)})['changed'] is True
     assert [message for message in run_module.warned if message.startswith('On this host')] == [
@@ -580,7 +580,7 @@ def test_real_sockets_of_this_machine_are_read(run_module, monkeypatch, tmp_path
     monkeypatch.setattr(_ownership, 'read_listeners', _sockets.read_listeners)
     me = _sockets.describe_process(os.getpid(), _sockets.cgroup_root())
     if me['unit'] and me['unit'].endswith('.service') and not me['user_manager']:
-        pytest.skip('this test runs inside %s, a system service, which unit_guard would refuse to arm against'
+        pytest.skip('this test runs inside %s, a system service, which guard_dropins would refuse to arm against'
                     % me['unit'])
     held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
@@ -729,7 +729,7 @@ def test_an_entrys_restart_wins_and_the_collections_own_dropin_is_not_the_units_
 
 
 def test_no_restart_policy_reads_no_unit_file(run_module, monkeypatch, tmp_path):
-    monkeypatch.setattr(unit_guard, 'own_restart', lambda *args: pytest.fail('read a unit file'))
+    monkeypatch.setattr(guard_dropins, 'own_restart', lambda *args: pytest.fail('read a unit file'))
     result = run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path), 'restart_policy': {'enabled': False}})
     assert written(tmp_path) == [path for path in ALL_DROPINS if path.endswith('port-cleanup.conf')]
     assert [item['restart_note'] for item in result['protected']] == [None, None]
@@ -804,3 +804,31 @@ def test_state_absent_removes_a_private_tmp_dropin_too(run_module, tmp_path):
     result = run_module({'registry': registry, 'unit_dir': str(tmp_path), 'state': 'absent'})
     assert str(tmp_path / 'sms-webhook.service.d/private-tmp.conf') in result['removed']
     assert written(tmp_path) == []
+
+
+def test_the_plan_probes_files_directory_chains_and_units_in_the_same_run(run_module, tmp_path):
+    import hashlib
+    (tmp_path / 'registry.json').write_text('{}\n')
+    run_module.systemd.add('collision-guard-monitor.timer', UnitFileState='enabled')
+    result = run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path), '_ansible_check_mode': True,
+                         'probe_files': [str(tmp_path / 'registry.json'), str(tmp_path / 'missing')],
+                         'probe_chains': [str(tmp_path)],
+                         'probe_units': ['collision-guard-monitor.timer']})
+    assert result['probed_files'][str(tmp_path / 'registry.json')]['sha1'] == hashlib.sha1(b'{}\n').hexdigest()
+    assert result['probed_files'][str(tmp_path / 'missing')] == {'exists': False, 'path': str(tmp_path / 'missing')}
+    chain = result['probed_chains'][str(tmp_path)]
+    assert chain[0]['path'] == '/' and chain[-1]['path'] == str(tmp_path) and chain[-1]['type'] == 'directory'
+    assert result['probed_units'] == {'collision-guard-monitor.timer': {
+        'LoadState': 'loaded', 'ActiveState': 'active', 'UnitFileState': 'enabled'}}
+    # The units cost one question to systemd; nothing asked, nothing probed and no such question.
+    probed_shows = len(commands(run_module.calls, 'show'))
+    del run_module.calls[:]
+    plain = run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path), '_ansible_check_mode': True})
+    assert (plain['probed_files'], plain['probed_chains'], plain['probed_units']) == ({}, {}, {})
+    assert probed_shows - len(commands(run_module.calls, 'show')) == 1
+
+
+def test_a_bad_unit_name_to_probe_is_refused_by_name(run_module, tmp_path, capsys):
+    result = run_module({'registry': REGISTRY, 'unit_dir': str(tmp_path), 'probe_units': ['bad/name.timer']})
+    assert result['failed'] is True
+    assert 'probe_units: ' in result['msg'] and written(tmp_path) == []

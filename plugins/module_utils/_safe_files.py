@@ -22,7 +22,10 @@ __metaclass__ = type
 
 import binascii
 import errno
+import grp
+import hashlib
 import os
+import pwd
 import stat
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
@@ -53,6 +56,71 @@ def read_bytes(path):
             return handle.read()
     except (IOError, OSError):
         return None
+
+
+# A probed file larger than this gets no checksum: the collection's own files are far smaller.
+MAX_PROBE_BYTES = 8 * 1024 * 1024
+_PROBE_TYPES = ((stat.S_ISREG, 'file'), (stat.S_ISDIR, 'directory'), (stat.S_ISLNK, 'link'))
+
+
+def probe_path(path):
+    """What is at ``path``, not following a link: ``{exists, type, uid, gid, owner, group, mode, sha1, ...}``.
+
+    ``type`` is file, directory, link or other; ``mode`` the permission bits
+    as four octal digits (``0644``); ``sha1`` the checksum of a regular file
+    of at most MAX_PROBE_BYTES, else None. The plan module returns these, so
+    the role can leave alone the files that already hold what it would write,
+    without a round trip of its own for each.
+    """
+    try:
+        found = os.lstat(path)
+    except OSError as error:
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            return {'exists': False, 'path': path}
+        return {'exists': True, 'path': path, 'type': 'other', 'error': str(error)}
+    kind = next((name for test, name in _PROBE_TYPES if test(found.st_mode)), 'other')
+    try:
+        group = grp.getgrgid(found.st_gid).gr_name
+    except KeyError:
+        group = str(found.st_gid)
+    try:
+        owner = pwd.getpwuid(found.st_uid).pw_name
+    except KeyError:
+        owner = str(found.st_uid)
+    probed = {'exists': True, 'path': path, 'type': kind, 'uid': found.st_uid, 'gid': found.st_gid, 'owner': owner,
+              'group': group, 'mode': '%04o' % stat.S_IMODE(found.st_mode), 'sha1': None,
+              'group_writable': bool(found.st_mode & stat.S_IWGRP), 'other_writable': bool(found.st_mode & stat.S_IWOTH)}
+    if kind == 'file' and found.st_size <= MAX_PROBE_BYTES:
+        probed['sha1'] = _sha1_of(path, found)
+    return probed
+
+
+def path_chain(path):
+    """``/`` and each directory down to the absolute ``path``, ``path`` last: ``/``, ``/usr``, ``/usr/local``..."""
+    parts = [part for part in path.split('/') if part]
+    return ['/'] + ['/' + '/'.join(parts[:depth]) for depth in range(1, len(parts) + 1)]
+
+
+def _sha1_of(path, expected):
+    """The SHA-1 of the regular file at ``path``, if it is still the one lstat saw; None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | _CLOEXEC)
+    except OSError:
+        return None
+    try:
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (expected.st_dev, expected.st_ino) or not stat.S_ISREG(opened.st_mode):
+            return None
+        digest = hashlib.sha1()
+        while True:
+            chunk = os.read(fd, 1024 * 1024)
+            if not chunk:
+                return digest.hexdigest()
+            digest.update(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def kind_of(mode):

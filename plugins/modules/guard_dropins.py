@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r"""
-module: unit_guard
+module: guard_dropins
 short_description: Write the port-cleanup and restart-policy drop-ins of the registered services on a host
 version_added: 0.1.0
 description:
@@ -180,6 +180,27 @@ options:
       - Directory holding the units' drop-in directories.
     type: path
     default: /etc/systemd/system
+  probe_files:
+    description:
+      - Paths to look at, without following links, returned in RV(probed_files). Nothing is written there.
+      - The P(qwf.collision_guard.harden#role) role asks here for the files and directories it manages, so a rerun
+        leaves alone the ones that already hold what it would write, without a round trip for each.
+    type: list
+    elements: path
+    default: []
+  probe_chains:
+    description:
+      - Directories to look at together with every directory above them, from C(/) down, returned in
+        RV(probed_chains). The role checks there that only root can change the helper's directory.
+    type: list
+    elements: path
+    default: []
+  probe_units:
+    description:
+      - Units whose state to return in RV(probed_units), such as the monitor's timer.
+    type: list
+    elements: str
+    default: []
 notes:
   - The first line of every file written is a marker naming this collection, so the collection can find its own files.
   - The V(fuser) drop-in uses a command name without a path, which needs systemd 239 or newer.
@@ -199,7 +220,7 @@ EXAMPLES = r"""
   register: validated
 
 - name: Write port-cleanup drop-ins
-  qwf.collision_guard.unit_guard:
+  qwf.collision_guard.guard_dropins:
     registry: "{{ validated.registry }}"
   register: guard
 
@@ -256,6 +277,31 @@ host_registry:
        evict_holders: [], notes: ""}
     - {port: 9100, protocol: tcp, service: billing-worker.service, address: null, restart: "",
        evict_holders: [], notes: ""}
+probed_files:
+  description:
+    - Each path of O(probe_files) and what is there, not following a link. C(type) is V(file), V(directory),
+      V(link) or V(other); C(mode) the permission bits; C(sha1) the checksum of a regular file, else null.
+  returned: success
+  type: dict
+  sample:
+    /etc/collision-guard/registry.json: {exists: true, path: /etc/collision-guard/registry.json, type: file, uid: 0,
+                                         gid: 0, group: root, mode: "0644", sha1: 2aae6c35c94fcfb415dbe95f408b9ce91ee846ed}
+    /etc/collision-guard/PORTS.md: {exists: false, path: /etc/collision-guard/PORTS.md}
+probed_chains:
+  description: Each path of O(probe_chains) and the RV(probed_files) kind of look at C(/) and each directory down to it.
+  returned: success
+  type: dict
+  sample:
+    /usr/local/lib/collision-guard:
+      - {exists: true, path: /, type: directory, uid: 0, gid: 0, owner: root, group: root, mode: "0755", sha1: null,
+         group_writable: false, other_writable: false}
+      - {exists: false, path: /usr/local/lib/collision-guard}
+probed_units:
+  description: Each unit of O(probe_units) with its C(LoadState), C(ActiveState) and C(UnitFileState).
+  returned: success
+  type: dict
+  sample:
+    collision-guard-monitor.timer: {LoadState: loaded, ActiveState: active, UnitFileState: enabled}
 daemon_reload:
   description: Whether systemd must reload its units, because a drop-in changed now or a unit's files changed since the last reload.
   returned: success
@@ -316,7 +362,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     units_in_order,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import read_bytes
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import path_chain, probe_path, read_bytes
 from ansible_collections.qwf.collision_guard.plugins.module_utils._module_files import sync_dropin
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
     Judge,
@@ -337,7 +383,10 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import ancestor_units
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, module_systemd
-from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd import restart_setting
+from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import restart_setting
+from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import UNIT_TYPES, unit_name_problem
+
+PROBED_UNIT_PROPERTIES = ('LoadState', 'ActiveState', 'UnitFileState')
 
 
 def managed_dropins(unit_dir):
@@ -454,6 +503,9 @@ def main():
             exclusive=dict(type='bool', default=False),
             state=dict(type='str', choices=['present', 'absent'], default='present'),
             unit_dir=dict(type='path', default='/etc/systemd/system'),
+            probe_files=dict(type='list', elements='path', default=[]),
+            probe_chains=dict(type='list', elements='path', default=[]),
+            probe_units=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -466,6 +518,10 @@ def main():
         if problems:
             raise CollisionGuardError('never_evict has %d bad value(s)' % len(problems), problems)
         cleanup, policy = settings(module.params)
+        bad_units = ['probe_units: %s' % problem for problem in (unit_name_problem(name, types=UNIT_TYPES) for name in module.params['probe_units'])
+                     if problem]
+        if bad_units:
+            raise CollisionGuardError('probe_units has %d bad unit name(s)' % len(bad_units), bad_units)
         found, dropins, owners, sockets, notes, systemd_version = plan(module, registry, cleanup, policy)
     except CollisionGuardError as error:
         module.fail_json(msg='Cannot plan the drop-ins: %s' % error.full_message())
@@ -554,8 +610,17 @@ def main():
         host_registry=[without_default_settings(entry) for entry in entries + list(found['absent'])],
         fuser_found=module.get_bin_path('fuser') is not None,
         systemd_version=systemd_version,
+        probed_files=dict((path, probe_path(path)) for path in module.params['probe_files']),
+        probed_chains=dict((path, [probe_path(step) for step in path_chain(path)]) for path in module.params['probe_chains']),
+        probed_units=probe_units(module, module.params['probe_units']),
         diff=diffs,
     )
+
+
+def probe_units(module, units):
+    """The load, active and enablement state of ``units``, in one question to systemd."""
+    show, dummy_run = module_systemd(module)
+    return show(units, PROBED_UNIT_PROPERTIES) if units else {}
 
 
 def zip_resolved(registry, entries):

@@ -12,9 +12,9 @@ import stat
 
 import pytest
 
-from ansible_collections.qwf.collision_guard.plugins.module_utils import _host_files
+from ansible_collections.qwf.collision_guard.plugins.module_utils import _safe_files
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._host_files import (
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import (
     directory_is_shared,
     kind_of,
     open_directory,
@@ -133,7 +133,7 @@ def test_a_racer_in_the_directory_cannot_redirect_the_write(shared_dir, secret, 
         real_fsync(fd)
         racer(shared_dir, secret, '.collision_guard.prom.')()
 
-    monkeypatch.setattr(_host_files.os, 'fsync', fsync_then_race)
+    monkeypatch.setattr(_safe_files.os, 'fsync', fsync_then_race)
     path = shared_dir / 'collision_guard.prom'
     write_atomically(str(path), b'metrics\n', replace)
     assert (secret.read_bytes(), mode_of(secret)) == (b'root:only\n', 0o600)
@@ -163,7 +163,7 @@ def test_replace_file_sets_mode_and_owner_on_the_descriptor(tmp_path):
 
 def test_replace_file_tries_another_temp_name_when_one_is_taken(tmp_path, monkeypatch):
     names = iter([b'\x00' * 6, b'\x00' * 6, b'\x01' * 6])
-    monkeypatch.setattr(_host_files.os, 'urandom', lambda size: next(names))
+    monkeypatch.setattr(_safe_files.os, 'urandom', lambda size: next(names))
     (tmp_path / '.doc.md.000000000000').mkdir()
     fd = os.open(str(tmp_path), os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -271,7 +271,7 @@ def test_open_directory_refuses_a_file_on_the_way_and_a_loop(tmp_path):
 
 
 def test_a_temp_directory_removed_before_its_file_is_made_is_replaced(tmp_path, monkeypatch):
-    real_make = _host_files._make_temp_directory
+    real_make = _safe_files._make_temp_directory
     made = []
 
     def make_then_remove_the_first(dir_fd, name):
@@ -282,9 +282,30 @@ def test_a_temp_directory_removed_before_its_file_is_made_is_replaced(tmp_path, 
             os.rmdir(temp_dir, dir_fd=dir_fd)
         return temp_dir, temp_fd
 
-    monkeypatch.setattr(_host_files, '_make_temp_directory', make_then_remove_the_first)
+    monkeypatch.setattr(_safe_files, '_make_temp_directory', make_then_remove_the_first)
     path = tmp_path / 'collision_guard.prom'
     write_atomically(str(path), b'metrics\n')
     assert len(made) == 2
     assert path.read_bytes() == b'metrics\n'
     assert sorted(entry.name for entry in tmp_path.iterdir()) == ['collision_guard.prom']
+
+
+def test_a_probe_tells_what_is_at_a_path_without_following_links(tmp_path):
+    import hashlib
+    from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import path_chain, probe_path
+    plain = tmp_path / 'plain'
+    plain.write_bytes(b'content\n')
+    plain.chmod(0o640)
+    link = tmp_path / 'link'
+    link.symlink_to(plain)
+    found = probe_path(str(plain))
+    assert (found['type'], found['mode'], found['sha1'], found['uid']) == (
+        'file', '0640', hashlib.sha1(b'content\n').hexdigest(), os.getuid())
+    assert (found['group_writable'], found['other_writable']) == (False, False)
+    assert probe_path(str(link))['type'] == 'link' and probe_path(str(link))['sha1'] is None
+    assert probe_path(str(tmp_path))['type'] == 'directory'
+    assert probe_path(str(tmp_path / 'missing')) == {'exists': False, 'path': str(tmp_path / 'missing')}
+    assert probe_path(str(plain / 'below')) == {'exists': False, 'path': str(plain / 'below')}
+    assert path_chain('/usr/local/lib/collision-guard') == [
+        '/', '/usr', '/usr/local', '/usr/local/lib', '/usr/local/lib/collision-guard']
+    assert path_chain('/') == ['/']
