@@ -64,6 +64,7 @@ molecule: venv collection
 # to a running slice; prints tables.
 bench: venv collection
 	PYTHONPATH=$(COLLECTIONS) python bench/port_discovery.py
+	bench/fleet.sh
 	bench/recovery.sh
 	bench/prevention.sh
 	bench/prevention_apply.sh

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Test-only filters: ``ss -H -tulpn`` as the oracle for port_usage_info."""
+"""Test-only filters: ``ss -H -tulpn`` and psutil as the oracles for port_usage_info."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -48,6 +48,30 @@ def listener_keys(listeners):
     return sorted(keys)
 
 
+def psutil_comparison(listeners, found):
+    """port_usage_info's listeners against psutil's (``found``: ``[{key: "protocol address port", pid}]``).
+
+    Returns the endpoints only one of them sees, the sockets one process
+    holds whose owner they name differently, and, for each socket several
+    processes hold, how many of those psutil names (it names one).
+    """
+    ours = {}
+    for item in listeners:
+        ours.setdefault('%s %s %d' % (item['protocol'], item['address'], item['port']), set()).add(item['pid'])
+    theirs = {}
+    for item in found:
+        theirs.setdefault(item['key'], set()).add(item['pid'])
+    unshared = sorted(key for key in ours if len(ours[key]) == 1)
+    return {
+        'only_ours': sorted(set(ours) - set(theirs)),
+        'only_theirs': sorted(set(theirs) - set(ours)),
+        'unshared': len(unshared),
+        'owner_differs': [key for key in unshared if theirs.get(key) != ours[key]],
+        'shared': dict((key, {'holders': len(ours[key]), 'psutil_names': len(theirs.get(key, set()) & ours[key])})
+                       for key in sorted(ours) if len(ours[key]) > 1),
+    }
+
+
 class FilterModule(object):
     def filters(self):
-        return {'ss_keys': ss_keys, 'listener_keys': listener_keys}
+        return {'ss_keys': ss_keys, 'listener_keys': listener_keys, 'psutil_comparison': psutil_comparison}
