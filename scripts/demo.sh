@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-COLLISION_GUARD_IMAGE_DEBIAN12="$(scripts/image-for.sh bookworm)"
-COLLISION_GUARD_IMAGE_DEBIAN13="$(scripts/image-for.sh trixie)"
+# Images without sudo, as a minimal Debian install: the inventory connects as root, without become.
+COLLISION_GUARD_IMAGE_DEBIAN12="$(scripts/image-for.sh bookworm plain)"
+COLLISION_GUARD_IMAGE_DEBIAN13="$(scripts/image-for.sh trixie plain)"
 export COLLISION_GUARD_IMAGE_DEBIAN12 COLLISION_GUARD_IMAGE_DEBIAN13
 export ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 
