@@ -12,11 +12,11 @@ name: program_in_place
 short_description: Whether a probed file already is the host program the controller would build
 version_added: 0.1.0
 description:
-  - Builds the host program of O(source) and O(description) as M(qwf.collision_guard.host_program) builds it, in memory,
+  - Builds the host program of O(source) and O(description) as the M(qwf.collision_guard.managed_files) action builds it, in memory,
     and tells whether the probed file, one entry of RV(qwf.collision_guard.guard_dropins#module:probed_files), is a
     root-owned regular file with exactly those bytes and O(mode).
   - The P(qwf.collision_guard.harden#role) role installs a program only when it is not, so a rerun skips the install
-    without a task on the host.
+    without a round trip to the host.
 author:
   - Collision Guard maintainers (@qwf)
 options:
@@ -29,7 +29,7 @@ options:
     type: str
     required: true
   description:
-    description: The program's one-line description, as given to M(qwf.collision_guard.host_program).
+    description: The program's one-line description, as given to M(qwf.collision_guard.managed_files) in O(qwf.collision_guard.managed_files#module:programs).
     type: str
     required: true
   mode:
@@ -40,10 +40,11 @@ options:
 
 EXAMPLES = r"""
 - name: Install the helper only when the plan saw something else there
-  qwf.collision_guard.host_program:
-    src: collision-guard-evict
-    dest: /usr/local/lib/collision-guard/collision-guard-evict
-    description: The eviction helper
+  qwf.collision_guard.managed_files:
+    programs:
+      - src: collision-guard-evict
+        dest: /usr/local/lib/collision-guard/collision-guard-evict
+        description: The eviction helper
   when: >-
     not plan.probed_files['/usr/local/lib/collision-guard/collision-guard-evict']
     | qwf.collision_guard.program_in_place(lookup('ansible.builtin.file', 'collision-guard-evict', rstrip=false),

@@ -5,7 +5,7 @@
 
 """The host programs, run the way the drop-in and the monitor's unit run them.
 
-Each program is built as the host_program action builds it, one zip
+Each program is built as the managed_files action builds it, one zip
 application, then broken the ways a host breaks it: a module missing from
 the archive or damaged in it, the helper or the interpreter missing. A
 broken guard never blocks a start.
