@@ -24,13 +24,15 @@ options:
     type: dict
     required: true
   content:
-    description: The text the role would write, as UTF-8.
+    description: The text the role would write, as UTF-8. Or give O(sha1).
     type: str
-    required: true
   mode:
     description: The mode the role would set, as four octal digits.
     type: str
-    required: true
+    default: "0644"
+  sha1:
+    description: The SHA-1 of the bytes the role would write, when they are not text (a host program).
+    type: str
 """
 
 EXAMPLES = r"""
@@ -51,8 +53,8 @@ _value:
 from ansible_collections.qwf.collision_guard.plugins.plugin_utils._probe import probe_holds, sha1_of_text
 
 
-def holds(probe, content, mode):
-    return probe_holds(probe, sha1_of_text(content), mode)
+def holds(probe, content=None, mode='0644', sha1=None):
+    return probe_holds(probe, sha1 if sha1 is not None else sha1_of_text(content or ''), mode)
 
 
 class FilterModule(object):

@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
@@ -127,3 +128,41 @@ def render_sysctl_file(value, added):
         '%s = %s' % (SYSCTL_KEY, format_port_list(value)),
         '',
     ])
+
+
+def configured_elsewhere(own_path, read_text, globber, globs=SYSCTL_CONFIG_GLOBS):
+    """The ports other sysctl files reserve, and a line per value there the kernel would refuse.
+
+    ``read_text(path)`` and ``globber(pattern)`` read the host; ``own_path`` is the collection's file, left out.
+    """
+    ports, problems = set(), []
+    own = os.path.realpath(own_path)
+    for pattern in globs:
+        for path in sorted(globber(pattern)):
+            if os.path.realpath(path) == own:
+                continue
+            found, bad = configured_reservations(read_text(path) or '', path)
+            ports |= found
+            problems.extend(bad)
+    return ports, problems
+
+
+def reservation_plan(wanted, path, read_text, globber, proc_path=PROC_PATH, globs=SYSCTL_CONFIG_GLOBS):
+    """What ``reserved_ports`` would do on this host: one decision for the module and for harden's plan.
+
+    Returns a dict: ``value`` (the set to apply), ``added`` (the collection's share), ``live`` (the set in
+    force), ``file`` (the sysctl file's text wanted, None for none), ``file_current`` (whether the file
+    already holds it) and ``problems`` (values in other files the kernel would refuse). Raises
+    CollisionGuardError for an unreadable /proc value or a file at ``path`` the collection did not write.
+    """
+    live_text = read_text(proc_path)
+    if live_text is None:
+        raise CollisionGuardError('Cannot read %s: this host has no %s to set' % (proc_path, SYSCTL_KEY))
+    existing = read_text(path)
+    previously_added = parse_managed_file(existing, path) if existing is not None else set()
+    live = parse_port_list(live_text.strip(), proc_path)
+    elsewhere, problems = configured_elsewhere(path, read_text, globber, globs)
+    value, added = plan_reservation(live, elsewhere, previously_added, wanted)
+    wanted_file = render_sysctl_file(value, added) if wanted else None
+    return {'value': value, 'added': added, 'live': set(live), 'file': wanted_file,
+            'file_current': existing == wanted_file, 'problems': problems}

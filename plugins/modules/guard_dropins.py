@@ -195,6 +195,22 @@ options:
     type: list
     elements: path
     default: []
+  reserved_ports:
+    description:
+      - Whether M(qwf.collision_guard.reserved_ports) would change anything for the registered ports present here, with
+        this C(state) (V(present) or V(absent)) and sysctl file C(path); returned in RV(reserved_ports_due). The same
+        decision as that module's, so harden runs it only when it would.
+    type: dict
+    options:
+      state:
+        description: V(present) reserves the ports; V(absent) releases those the collection added.
+        type: str
+        choices: [present, absent]
+        default: present
+      path:
+        description: The collection's sysctl file.
+        type: path
+        default: /etc/sysctl.d/99-zz-collision-guard.conf
   probe_units:
     description:
       - Units whose state to return in RV(probed_units), such as the monitor's timer.
@@ -296,6 +312,13 @@ probed_chains:
       - {exists: true, path: /, type: directory, uid: 0, gid: 0, owner: root, group: root, mode: "0755", sha1: null,
          group_writable: false, other_writable: false}
       - {exists: false, path: /usr/local/lib/collision-guard}
+reserved_ports_due:
+  description:
+    - With O(reserved_ports), whether M(qwf.collision_guard.reserved_ports) would change the sysctl file, its mode or the
+      value in force, or has a warning to give; null without it.
+  returned: success
+  type: bool
+  sample: false
 probed_units:
   description: Each unit of O(probe_units) with its C(LoadState), C(ActiveState) and C(UnitFileState).
   returned: success
@@ -338,6 +361,7 @@ absent:
 
 import glob
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
@@ -383,6 +407,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._registry impo
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._sockets import ancestor_units
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemctl import ask_systemd, module_systemd
+from ansible_collections.qwf.collision_guard.plugins.module_utils._reserved_ports import reservation_plan
 from ansible_collections.qwf.collision_guard.plugins.module_utils._systemd_formats import restart_setting
 from ansible_collections.qwf.collision_guard.plugins.module_utils._unit_names import UNIT_TYPES, unit_name_problem
 
@@ -505,6 +530,10 @@ def main():
             unit_dir=dict(type='path', default='/etc/systemd/system'),
             probe_files=dict(type='list', elements='path', default=[]),
             probe_chains=dict(type='list', elements='path', default=[]),
+            reserved_ports=dict(type='dict', options=dict(
+                state=dict(type='str', choices=['present', 'absent'], default='present'),
+                path=dict(type='path', default='/etc/sysctl.d/99-zz-collision-guard.conf'),
+            )),
             probe_units=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
@@ -613,8 +642,30 @@ def main():
         probed_files=dict((path, probe_path(path)) for path in module.params['probe_files']),
         probed_chains=dict((path, [probe_path(step) for step in path_chain(path)]) for path in module.params['probe_chains']),
         probed_units=probe_units(module, module.params['probe_units']),
+        reserved_ports_due=reservation_due(module.params['reserved_ports'], entries),
         diff=diffs,
     )
+
+
+def reservation_due(settings, entries):
+    """Whether reserved_ports would do anything for ``entries``' ports, decided as that module decides; None if not asked."""
+    if not settings:
+        return None
+    wanted = set(entry['port'] for entry in entries) if settings['state'] == 'present' else set()
+    try:
+        plan = reservation_plan(wanted, settings['path'], read_text_of, glob.glob)
+    except CollisionGuardError:
+        return True  # the module itself says what is wrong
+    try:
+        loose = plan['file'] is not None and stat.S_IMODE(os.lstat(settings['path']).st_mode) != 0o644
+    except OSError:
+        loose = plan['file'] is not None
+    return not plan['file_current'] or plan['value'] != plan['live'] or loose or bool(plan['problems'])
+
+
+def read_text_of(path):
+    content = read_bytes(path)
+    return None if content is None else to_text(content, errors='surrogate_or_replace')
 
 
 def probe_units(module, units):

@@ -113,12 +113,8 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._reserved_port
     PROC_PATH,
     SYSCTL_CONFIG_GLOBS,
     SYSCTL_KEY,
-    configured_reservations,
     format_port_list,
-    parse_managed_file,
-    parse_port_list,
-    plan_reservation,
-    render_sysctl_file,
+    reservation_plan,
 )
 
 FILE_MODE = '0644'
@@ -137,18 +133,9 @@ def checked_ports(values):
     return ports
 
 
-def configured_elsewhere(own_path):
-    """The ports other sysctl files reserve, and a line per value there the kernel would refuse."""
-    ports, problems = set(), []
-    own = os.path.realpath(own_path)
-    for pattern in SYSCTL_CONFIG_GLOBS:
-        for path in sorted(glob.glob(pattern)):
-            if os.path.realpath(path) == own:
-                continue
-            found, bad = configured_reservations(to_text(read_bytes(path) or b'', errors='surrogate_or_replace'), path)
-            ports |= found
-            problems.extend(bad)
-    return ports, problems
+def read_host_text(path):
+    content = read_bytes(path)
+    return None if content is None else to_text(content, errors='surrogate_or_replace')
 
 
 def sync_file(module, path, desired):
@@ -179,25 +166,16 @@ def main():
     )
     path = module.params['path']
 
-    live_bytes = read_bytes(PROC_PATH)
-    if live_bytes is None:
-        module.fail_json(msg='Cannot read %s: this host has no %s to set' % (PROC_PATH, SYSCTL_KEY))
     try:
         wanted = checked_ports(module.params['ports']) if module.params['state'] == 'present' else set()
-        existing = read_bytes(path)
-        previously_added = set()
-        if existing is not None:
-            previously_added = parse_managed_file(to_text(existing, errors='surrogate_or_replace'), path)
-        live = parse_port_list(to_text(live_bytes).strip(), PROC_PATH)
+        plan = reservation_plan(wanted, path, read_host_text, glob.glob, proc_path=PROC_PATH, globs=SYSCTL_CONFIG_GLOBS)
     except CollisionGuardError as error:
         module.fail_json(msg=error.full_message())
-    elsewhere, problems = configured_elsewhere(path)
-    for problem in problems:
+    for problem in plan['problems']:
         module.warn('Ignored, as the kernel would refuse it: %s' % problem)
-
-    value, added = plan_reservation(live, elsewhere, previously_added, wanted)
+    value, added, live = plan['value'], plan['added'], plan['live']
     diffs = []
-    file_diff = sync_file(module, path, render_sysctl_file(value, added) if wanted else None)
+    file_diff = sync_file(module, path, plan['file'])
     if file_diff:
         diffs.append(file_diff)
     # atomic_move keeps an old file's mode or applies the umask to a new one.

@@ -118,3 +118,31 @@ def test_a_file_someone_else_wrote_is_refused(content):
         parse_managed_file(content, '/etc/sysctl.d/99-zz-collision-guard.conf')
     assert 'not written by qwf.collision_guard' in str(error.value)
     assert '/etc/sysctl.d/99-zz-collision-guard.conf' in str(error.value)
+
+
+def test_the_reservation_plan_is_current_only_when_the_file_and_the_value_in_force_hold_it():
+    from ansible_collections.qwf.collision_guard.plugins.module_utils._reserved_ports import (
+        reservation_plan, render_sysctl_file)
+    files = {'/proc/x': '8766\n', '/etc/sysctl.d/10-other.conf': 'net.ipv4.ip_local_reserved_ports = 9000\n'}
+
+    def plan():
+        return reservation_plan({8765}, '/etc/sysctl.d/99-zz.conf', files.get,
+                                lambda pattern: [path for path in files if path.startswith('/etc/sysctl.d/')],
+                                proc_path='/proc/x', globs=('/etc/sysctl.d/*.conf',))
+
+    first = plan()
+    assert first['value'] == {8765, 8766, 9000} and first['added'] == {8765} and not first['file_current']
+    files['/etc/sysctl.d/99-zz.conf'] = first['file']
+    files['/proc/x'] = '8765-8766,9000\n'
+    again = plan()
+    assert again['file_current'] and again['value'] == again['live']
+    # Another file's reservation changes: the plan is no longer current.
+    files['/etc/sysctl.d/10-other.conf'] = 'net.ipv4.ip_local_reserved_ports = 9001\n'
+    assert not plan()['file_current']
+    assert render_sysctl_file({1}, {1}) != files['/etc/sysctl.d/99-zz.conf']
+
+
+def test_the_reservation_plan_refuses_an_unreadable_value_in_force():
+    from ansible_collections.qwf.collision_guard.plugins.module_utils._reserved_ports import reservation_plan
+    with pytest.raises(CollisionGuardError):
+        reservation_plan({8765}, '/etc/x.conf', {}.get, lambda pattern: [], proc_path='/proc/x', globs=())

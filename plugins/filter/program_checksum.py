@@ -8,23 +8,19 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r"""
-name: program_in_place
-short_description: Whether a probed file already is the host program the controller would build
+name: program_checksum
+short_description: The SHA-1 of the host program the controller would build
 version_added: 0.1.0
 description:
-  - Builds the host program of O(source) and O(description) as the M(qwf.collision_guard.managed_files) action builds it, in memory,
-    and tells whether the probed file, one entry of RV(qwf.collision_guard.guard_dropins#module:probed_files), is a
-    root-owned regular file with exactly those bytes and O(mode).
-  - The P(qwf.collision_guard.harden#role) role installs a program only when it is not, so a rerun skips the install
-    without a round trip to the host.
+  - Builds the host program of O(_input) and O(description) as the M(qwf.collision_guard.managed_files) action builds
+    it, in memory, and returns its SHA-1.
+  - The P(qwf.collision_guard.harden#role) role compares it, once per run, with what the plan module saw at the
+    program's path (RV(qwf.collision_guard.guard_dropins#module:probed_files)), and installs the program only when
+    they differ, so a rerun skips the install without a round trip to the host.
 author:
   - Collision Guard maintainers (@qwf)
 options:
   _input:
-    description: What the plan module saw at the program's path.
-    type: dict
-    required: true
-  source:
     description: The entry script's text, as C(lookup('ansible.builtin.file', NAME, rstrip=false)) reads it.
     type: str
     required: true
@@ -32,10 +28,6 @@ options:
     description: The program's one-line description, as given to M(qwf.collision_guard.managed_files) in O(qwf.collision_guard.managed_files#module:programs).
     type: str
     required: true
-  mode:
-    description: The program's mode.
-    type: str
-    default: "0644"
 """
 
 EXAMPLES = r"""
@@ -45,16 +37,17 @@ EXAMPLES = r"""
       - src: collision-guard-evict
         dest: /usr/local/lib/collision-guard/collision-guard-evict
         description: The eviction helper
+  vars:
+    built: "{{ lookup('ansible.builtin.file', 'collision-guard-evict', rstrip=false) | qwf.collision_guard.program_checksum('The eviction helper') }}"
   when: >-
     not plan.probed_files['/usr/local/lib/collision-guard/collision-guard-evict']
-    | qwf.collision_guard.program_in_place(lookup('ansible.builtin.file', 'collision-guard-evict', rstrip=false),
-                                           'The eviction helper')
+    | qwf.collision_guard.probe_holds(sha1=built, mode='0644')
 """
 
 RETURN = r"""
 _value:
-  description: True when the file at the path is the program as it would be installed.
-  type: bool
+  description: The program's SHA-1, as hex digits.
+  type: str
 """
 
 import hashlib
@@ -63,17 +56,16 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
 from ansible_collections.qwf.collision_guard.plugins.plugin_utils._host_program import build_program, read_module_utils
-from ansible_collections.qwf.collision_guard.plugins.plugin_utils._probe import probe_holds
 
 
-def program_in_place(probe, source, description, mode='0644'):
+def program_checksum(source, description):
     try:
         program = build_program(source.encode('utf-8'), read_module_utils(), description)
     except (CollisionGuardError, SyntaxError) as error:
         raise AnsibleFilterError('cannot build the host program: %s' % error)
-    return probe_holds(probe, hashlib.sha1(program).hexdigest(), mode)
+    return hashlib.sha1(program).hexdigest()
 
 
 class FilterModule(object):
     def filters(self):
-        return {'program_in_place': program_in_place}
+        return {'program_checksum': program_checksum}
