@@ -196,8 +196,8 @@ def main():
     print('| compared with read_listeners | result |')
     print('|---|---|')
     print('| (protocol, address, port) sets | %s |' % ('the same' if oracle['same_endpoints'] else 'DIFFERENT'))
-    print('| owner of sockets one process holds | %d of %d the same pid |' % (oracle['unshared_same_pid'],
-                                                                            oracle['unshared']))
+    print('| owner of sockets one process holds | %d of %d the same pid |' % (
+        oracle['unshared_same_pid'], oracle['unshared']))
     print('| holders of inherited sockets | psutil names %d of %d (one pid per socket, %d sockets) |'
           % (oracle['shared_holders_psutil'], oracle['shared_holders'], oracle['shared']))
     print('| what `import psutil` adds to a python3 -I start | %.0f ms (median of %d) |' % (import_ms, IMPORT_RUNS))

@@ -201,7 +201,7 @@ options:
         this C(state) (V(present) or V(absent)) and sysctl file C(path); returned in RV(reserved_ports_due). The same
         decision as that module's, so harden runs it only when it would.
     type: dict
-    options:
+    suboptions:
       state:
         description: V(present) reserves the ports; V(absent) releases those the collection added.
         type: str

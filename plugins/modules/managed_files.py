@@ -32,6 +32,7 @@ attributes:
   platform:
     support: full
     platforms: posix
+    description: Writes as root; the host needs nothing but Python.
 options:
   directories:
     description: Directories to create first, root's, each with its mode. An existing one gets its mode and owner.
@@ -124,7 +125,7 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
+from ansible.module_utils.common.text.converters import to_bytes, to_native
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import write_atomically
 

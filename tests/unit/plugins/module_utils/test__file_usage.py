@@ -174,7 +174,7 @@ def test_assess_lock():
     held = _file_usage.assess_lock('/run/app.lock', [{'kind': 'FLOCK', 'pid': 1, 'blocked': False}], [holder(1, 'a.service')])
     assert (held['risk'], held['protection'], held['lock_pids']) == ('low', 'FLOCK lock', [1])
     contended = _file_usage.assess_lock('/run/app.lock', [{'kind': 'POSIX', 'pid': 1, 'blocked': False},
-                                                     {'kind': 'POSIX', 'pid': 2, 'blocked': True}], [])
+                                                          {'kind': 'POSIX', 'pid': 2, 'blocked': True}], [])
     assert contended['risk'] == 'medium'
     stale = _file_usage.assess_lock('/run/app.lock', [], [])
     assert (stale['risk'], stale['protection']) == ('medium', 'none')
