@@ -123,6 +123,12 @@ def _sha1_of(path, expected):
         os.close(fd)
 
 
+def read_text(path):
+    """The file's text (undecodable bytes replaced), or None when it cannot be read."""
+    content = read_bytes(path)
+    return None if content is None else content.decode('utf-8', 'replace')
+
+
 def kind_of(mode):
     """What a file of this ``st_mode`` is, in words: ``a symbolic link``, ``a named pipe``..."""
     for test, kind in _KINDS:

@@ -386,7 +386,7 @@ from ansible_collections.qwf.collision_guard.plugins.module_utils._dropin import
     units_in_order,
 )
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import path_chain, probe_path, read_bytes
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import path_chain, probe_path, read_bytes, read_text
 from ansible_collections.qwf.collision_guard.plugins.module_utils._module_files import sync_dropin
 from ansible_collections.qwf.collision_guard.plugins.module_utils._ownership import (
     Judge,
@@ -653,7 +653,7 @@ def reservation_due(settings, entries):
         return None
     wanted = set(entry['port'] for entry in entries) if settings['state'] == 'present' else set()
     try:
-        plan = reservation_plan(wanted, settings['path'], read_text_of, glob.glob)
+        plan = reservation_plan(wanted, settings['path'], read_text, glob.glob)
     except CollisionGuardError:
         return True  # the module itself says what is wrong
     try:
@@ -661,11 +661,6 @@ def reservation_due(settings, entries):
     except OSError:
         loose = plan['file'] is not None
     return not plan['file_current'] or plan['value'] != plan['live'] or loose or bool(plan['problems'])
-
-
-def read_text_of(path):
-    content = read_bytes(path)
-    return None if content is None else to_text(content, errors='surrogate_or_replace')
 
 
 def probe_units(module, units):

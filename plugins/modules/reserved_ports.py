@@ -106,7 +106,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
 from ansible_collections.qwf.collision_guard.plugins.module_utils._errors import CollisionGuardError
-from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import read_bytes, write_atomically
+from ansible_collections.qwf.collision_guard.plugins.module_utils._safe_files import read_bytes, read_text, write_atomically
 from ansible_collections.qwf.collision_guard.plugins.module_utils._registry import port_problem
 from ansible_collections.qwf.collision_guard.plugins.module_utils._reserved_ports import (
     DEFAULT_SYSCTL_FILE,
@@ -131,11 +131,6 @@ def checked_ports(values):
     if problems:
         raise CollisionGuardError('%d bad port(s); nothing was changed' % len(problems), problems)
     return ports
-
-
-def read_host_text(path):
-    content = read_bytes(path)
-    return None if content is None else to_text(content, errors='surrogate_or_replace')
 
 
 def sync_file(module, path, desired):
@@ -168,7 +163,7 @@ def main():
 
     try:
         wanted = checked_ports(module.params['ports']) if module.params['state'] == 'present' else set()
-        plan = reservation_plan(wanted, path, read_host_text, glob.glob, proc_path=PROC_PATH, globs=SYSCTL_CONFIG_GLOBS)
+        plan = reservation_plan(wanted, path, read_text, glob.glob, proc_path=PROC_PATH, globs=SYSCTL_CONFIG_GLOBS)
     except CollisionGuardError as error:
         module.fail_json(msg=error.full_message())
     for problem in plan['problems']:
